@@ -1,0 +1,196 @@
+//! The interaction server core: every live interaction in memory, per-view ordered indexes, and
+//! the handling of every interaction request as a synchronous function of
+//! (state, client, request, now).
+//!
+//! The engine is owned by one task (the server's core actor); nothing here is shared or locked.
+//! A request either fails with a [`ProtocolError`] and changes nothing, or succeeds and records
+//! its effects: changed interactions (collected with [`Engine::take_batch`] for the store),
+//! reporting events (same batch, same transaction) and notifications for other clients.
+//! The caller acknowledges the request only after that batch is durable.
+//!
+//! Architecture invariant: no I/O, no clocks, no async. Time comes in as a parameter, so every
+//! behaviour, timers included, is testable without sleeping. The engine knows application and
+//! agent *names*; which connection they use is the server's business.
+
+mod effects;
+mod handlers;
+mod live;
+mod process;
+mod queries;
+mod views;
+
+use std::collections::HashMap;
+
+use ixn_config::{BusinessProcess, Settings};
+use ixn_model::{ClientKind, IdGenerator, Interaction, InteractionId, Name, Timestamp};
+use ixn_protocol::{ProtocolError, ReportingEvent, Request, ServerMessage};
+
+pub use effects::{Notify, Output};
+use live::LiveSet;
+use process::ProcessIndex;
+pub use queries::{Snapshot, find_window};
+use views::ViewIndexes;
+
+/// Who sent a request, as the engine needs to know it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCtx {
+    /// Connection id (unique per server run); snapshots belong to it.
+    pub client_id: u64,
+    pub application: Name,
+    pub kind: ClientKind,
+    pub tenant: Name,
+    /// Agent id for desktops (the application name when none was given).
+    pub agent: Option<Name>,
+}
+
+impl ClientCtx {
+    /// The name this client holds interactions under (`assigned_to`).
+    pub fn holder_name(&self) -> Name {
+        match (&self.agent, self.kind) {
+            (Some(agent), ClientKind::AgentDesktop) => agent.clone(),
+            _ => self.application.clone(),
+        }
+    }
+}
+
+/// Rows and events to write in the next group commit.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Current rows of every interaction changed since the last batch (stopped ones included).
+    pub interactions: Vec<Interaction>,
+    pub events: Vec<ReportingEvent>,
+    pub meta: Vec<(String, String)>,
+}
+
+/// The in-memory interaction server.
+#[derive(Debug)]
+pub struct Engine {
+    settings: Settings,
+    process: ProcessIndex,
+    live: LiveSet,
+    views: ViewIndexes,
+    ids: IdGenerator,
+    next_submit_seq: u64,
+    next_event_seq: u64,
+    snapshots: HashMap<u64, Snapshot>,
+    next_snapshot_id: u64,
+    /// Interactions changed since the last batch, by id (stopped ones are in `stopped_rows`).
+    dirty: Vec<InteractionId>,
+    stopped_rows: Vec<Interaction>,
+    pending_events: Vec<ReportingEvent>,
+    submit_seq_dirty: bool,
+}
+
+impl Engine {
+    /// An empty engine for a business process. `next_event_seq` continues the store's outbox.
+    pub fn new(process: &BusinessProcess, settings: Settings, node_id: u16, last_event_seq: u64) -> Engine {
+        let process = ProcessIndex::build(process);
+        let views = ViewIndexes::new(&process);
+        Engine {
+            settings,
+            process,
+            live: LiveSet::default(),
+            views,
+            ids: IdGenerator::new(node_id),
+            next_submit_seq: 1,
+            next_event_seq: last_event_seq + 1,
+            snapshots: HashMap::new(),
+            next_snapshot_id: 1,
+            dirty: Vec::new(),
+            stopped_rows: Vec::new(),
+            pending_events: Vec::new(),
+            submit_seq_dirty: false,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Adds one interaction read from the store at startup (not written back).
+    pub fn load(&mut self, ix: Interaction, now: Timestamp) {
+        if ix.state.is_terminal() {
+            return;
+        }
+        self.next_submit_seq = self.next_submit_seq.max(ix.submit_seq + 1);
+        self.ids.observe(ix.submitted_at);
+        let slot = self.live.insert(ix);
+        self.views.index(&self.process, &mut self.live, slot, now);
+    }
+
+    /// Continues submit sequence numbers after the highest ever given (kept in store meta).
+    pub fn set_next_submit_seq(&mut self, next: u64) {
+        self.next_submit_seq = self.next_submit_seq.max(next);
+    }
+
+    /// Number of live (not stopped) interactions.
+    pub fn live_count(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Handles one request. On error nothing has changed.
+    pub fn handle(
+        &mut self,
+        client: &ClientCtx,
+        reference_id: u64,
+        request: Request,
+        now: Timestamp,
+        out: &mut Output,
+    ) -> Result<ServerMessage, ProtocolError> {
+        handlers::handle(self, client, reference_id, request, now, out)
+    }
+
+    /// Replaces the business process and settings atomically (already validated).
+    pub fn apply_process(&mut self, process: &BusinessProcess, settings: Settings, now: Timestamp) {
+        self.settings = settings;
+        self.process = ProcessIndex::build(process);
+        self.views = ViewIndexes::new(&self.process);
+        let slots: Vec<_> = self.live.slots().collect();
+        for slot in slots {
+            self.views.index(&self.process, &mut self.live, slot, now);
+        }
+    }
+
+    /// A connection went away: its snapshots are released.
+    pub fn client_gone(&mut self, client_id: u64) {
+        self.snapshots.retain(|_, s| s.owner != client_id);
+    }
+
+    /// Runs due timers (scheduled interactions becoming visible, idle snapshots expiring).
+    pub fn tick(&mut self, now: Timestamp, out: &mut Output) {
+        self.views.release_scheduled(&self.process, &mut self.live, now);
+        queries::expire_snapshots(self, now);
+        let _ = out;
+    }
+
+    /// When [`Engine::tick`] should run next, if anything is scheduled.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.views.next_scheduled()
+    }
+
+    /// Takes everything changed since the last call, for one group commit.
+    pub fn take_batch(&mut self) -> Batch {
+        let mut interactions = std::mem::take(&mut self.stopped_rows);
+        let mut seen = std::collections::HashSet::new();
+        for id in self.dirty.drain(..) {
+            if seen.insert(id.clone()) {
+                if let Some(ix) = self.live.get_by_id(&id) {
+                    interactions.push(ix.clone());
+                }
+            }
+        }
+        let mut meta = Vec::new();
+        if std::mem::take(&mut self.submit_seq_dirty) {
+            meta.push(("next_submit_seq".to_owned(), self.next_submit_seq.to_string()));
+        }
+        Batch { interactions, events: std::mem::take(&mut self.pending_events), meta }
+    }
+
+    /// A live interaction of a tenant.
+    pub fn interaction(&self, tenant: &str, id: &InteractionId) -> Option<&Interaction> {
+        self.live.get_by_id(id).filter(|ix| &*ix.tenant == tenant)
+    }
+}
+
+#[cfg(test)]
+mod tests;

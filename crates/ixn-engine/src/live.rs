@@ -1,0 +1,148 @@
+//! The live set: every interaction that is not stopped, in a slab addressed by small slot
+//! numbers (view indexes store slots, not ids, to stay compact), with an id map and a string
+//! interner so a million interactions share one copy of each queue, tenant or media name.
+
+use std::collections::{HashMap, HashSet};
+
+use ixn_model::condition::SortKey;
+use ixn_model::{Interaction, InteractionId, Name};
+
+pub(crate) type Slot = u32;
+
+/// Where an interaction is counted, so it can be uncounted exactly.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Counted {
+    /// Waiting in its queue (depth).
+    Waiting,
+    /// Taken from its queue and held by a router or an agent.
+    InProgress,
+}
+
+/// One live interaction and the engine's bookkeeping about it.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub ix: Interaction,
+    /// Views whose index holds it, with the key it was inserted under.
+    pub memberships: Vec<(u16, SortKey)>,
+    pub counted: Option<Counted>,
+    pub in_workbin: bool,
+    /// In the scheduled set (scheduled_at in the future).
+    pub scheduled: bool,
+    /// The view it was pulled through while it is routed or handled (view limits).
+    pub in_flight_view: Option<u16>,
+    pub in_flight_counted: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct LiveSet {
+    entries: Vec<Option<Entry>>,
+    free: Vec<Slot>,
+    by_id: HashMap<InteractionId, Slot>,
+    names: HashSet<Name>,
+}
+
+impl LiveSet {
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Re-interns the strings of one entry after a change.
+    pub fn intern_slot(&mut self, slot: Slot) {
+        if let Some(Some(entry)) = self.entries.get_mut(slot as usize) {
+            intern_all(&mut self.names, &mut entry.ix);
+        }
+    }
+
+    pub fn insert(&mut self, mut ix: Interaction) -> Slot {
+        intern_all(&mut self.names, &mut ix);
+        let id = ix.id.clone();
+        let entry = Entry {
+            ix,
+            memberships: Vec::new(),
+            counted: None,
+            in_workbin: false,
+            scheduled: false,
+            in_flight_view: None,
+            in_flight_counted: false,
+        };
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.entries[s as usize] = Some(entry);
+                s
+            }
+            None => {
+                self.entries.push(Some(entry));
+                (self.entries.len() - 1) as Slot
+            }
+        };
+        self.by_id.insert(id, slot);
+        slot
+    }
+
+    /// Removes an entry (after it was unindexed) and returns its interaction.
+    pub fn remove(&mut self, slot: Slot) -> Option<Interaction> {
+        let entry = self.entries.get_mut(slot as usize)?.take()?;
+        self.by_id.remove(&entry.ix.id);
+        self.free.push(slot);
+        Some(entry.ix)
+    }
+
+    pub fn slot_of(&self, id: &InteractionId) -> Option<Slot> {
+        self.by_id.get(id).copied()
+    }
+
+    pub fn entry(&self, slot: Slot) -> Option<&Entry> {
+        self.entries.get(slot as usize)?.as_ref()
+    }
+
+    pub fn entry_mut(&mut self, slot: Slot) -> Option<&mut Entry> {
+        self.entries.get_mut(slot as usize)?.as_mut()
+    }
+
+    pub fn get(&self, slot: Slot) -> Option<&Interaction> {
+        self.entry(slot).map(|e| &e.ix)
+    }
+
+    pub fn get_by_id(&self, id: &InteractionId) -> Option<&Interaction> {
+        self.slot_of(id).and_then(|s| self.get(s))
+    }
+
+    pub fn slots(&self) -> impl Iterator<Item = Slot> + '_ {
+        self.entries.iter().enumerate().filter(|(_, e)| e.is_some()).map(|(i, _)| i as Slot)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (Slot, &Interaction)> + '_ {
+        self.entries.iter().enumerate().filter_map(|(i, e)| e.as_ref().map(|e| (i as Slot, &e.ix)))
+    }
+}
+
+fn intern(names: &mut HashSet<Name>, name: &Name) -> Name {
+    match names.get(name.as_str()) {
+        Some(n) => n.clone(),
+        None => {
+            names.insert(name.clone());
+            name.clone()
+        }
+    }
+}
+
+fn intern_opt(names: &mut HashSet<Name>, name: &mut Option<Name>) {
+    if let Some(n) = name {
+        *n = intern(names, n);
+    }
+}
+
+/// Replaces every repeated string of `ix` by its shared copy.
+fn intern_all(names: &mut HashSet<Name>, ix: &mut Interaction) {
+    ix.tenant = intern(names, &ix.tenant);
+    ix.media_type = intern(names, &ix.media_type);
+    ix.submitted_by = intern(names, &ix.submitted_by);
+    intern_opt(names, &mut ix.interaction_type);
+    intern_opt(names, &mut ix.subtype);
+    intern_opt(names, &mut ix.queue);
+    intern_opt(names, &mut ix.assigned_to);
+    if let Some(w) = &mut ix.workbin {
+        w.name = intern(names, &w.name);
+        w.owner = intern(names, &w.owner);
+    }
+}

@@ -1,0 +1,246 @@
+//! The core actor: the one task that owns the engine. It applies requests in arrival order,
+//! queues their answers and notifications behind the current batch, hands batches to the
+//! writer one at a time (group commit: while one batch is being committed the next one
+//! collects every request that arrives), and runs the engine's timers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ixn_config::{BusinessProcess, Settings};
+use ixn_engine::{ClientCtx, Engine, Notify, Output};
+use ixn_model::Timestamp;
+use ixn_protocol::{ErrorCode, ProtocolError, Request, ServerMessage};
+use ixn_store::{OutboxEvent, WriteBatch};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::startup::Shared;
+use crate::writer::{Dest, Job, WsOut};
+
+/// Most requests applied before the core looks at the writer again.
+const MAX_REQUESTS_PER_ROUND: usize = 4096;
+
+/// Where the answer to a request goes.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Ws(mpsc::UnboundedSender<WsOut>),
+    Rest(oneshot::Sender<ServerMessage>),
+}
+
+impl Reply {
+    pub fn into_dest(self) -> Dest {
+        match self {
+            Reply::Ws(tx) => Dest::Ws(tx),
+            Reply::Rest(tx) => Dest::Rest(tx),
+        }
+    }
+}
+
+/// Messages to the core actor.
+#[derive(Debug)]
+pub(crate) enum CoreMsg {
+    Register { ctx: ClientCtx, tx: mpsc::UnboundedSender<WsOut>, notify_properties_changed: bool },
+    Unregister { client_id: u64 },
+    Request { ctx: ClientCtx, reference_id: u64, request: Request, reply: Reply },
+    ApplyProcess { process: Box<BusinessProcess>, settings: Box<Settings>, reply: oneshot::Sender<()> },
+}
+
+#[derive(Debug)]
+struct SessionEntry {
+    ctx: ClientCtx,
+    tx: mpsc::UnboundedSender<WsOut>,
+    notify_properties_changed: bool,
+    subscribed: bool,
+}
+
+pub(crate) struct Core {
+    engine: Engine,
+    shared: Arc<Shared>,
+    sessions: HashMap<u64, SessionEntry>,
+    releases: Vec<(Dest, WsOut)>,
+    writer: mpsc::Sender<Job>,
+    writer_busy: bool,
+}
+
+pub(crate) fn now() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    Timestamp(ms)
+}
+
+impl Core {
+    pub fn new(engine: Engine, shared: Arc<Shared>, writer: mpsc::Sender<Job>) -> Core {
+        Core { engine, shared, sessions: HashMap::new(), releases: Vec::new(), writer, writer_busy: false }
+    }
+
+    /// Runs until every request sender is gone, then flushes and returns.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<CoreMsg>, mut done: mpsc::UnboundedReceiver<()>) {
+        let mut next_tick = Instant::now();
+        loop {
+            tokio::select! {
+                biased;
+                Some(()) = done.recv() => self.writer_busy = false,
+                msg = rx.recv() => match msg {
+                    Some(m) => self.on_msg(m),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(next_tick) => {
+                    next_tick = self.tick();
+                }
+            }
+            let mut n = 0;
+            while n < MAX_REQUESTS_PER_ROUND {
+                match rx.try_recv() {
+                    Ok(m) => self.on_msg(m),
+                    Err(_) => break,
+                }
+                n += 1;
+            }
+            if let Some(deadline) = self.engine.next_deadline() {
+                let wait = (deadline.millis() - now().millis()).clamp(0, 1000) as u64;
+                next_tick = next_tick.min(Instant::now() + Duration::from_millis(wait));
+            }
+            self.flush().await;
+        }
+        // Shutdown: wait for the batch in flight, then commit what is left.
+        while self.writer_busy {
+            if done.recv().await.is_none() {
+                break;
+            }
+            self.writer_busy = false;
+        }
+        self.flush().await;
+        while self.writer_busy && done.recv().await.is_some() {
+            self.writer_busy = false;
+        }
+    }
+
+    /// Hands the pending batch to the writer when it is idle.
+    async fn flush(&mut self) {
+        if self.writer_busy {
+            return;
+        }
+        let batch = self.engine.take_batch();
+        if batch.interactions.is_empty() && batch.events.is_empty() && self.releases.is_empty() {
+            return;
+        }
+        let mut events = Vec::with_capacity(batch.events.len());
+        for e in batch.events {
+            let payload = serde_json::to_string(&e).unwrap_or_default();
+            let text: Arc<str> = Arc::from(format!(r#"{{"event":"EventReporting","record":{payload}}}"#));
+            for s in self.sessions.values().filter(|s| s.subscribed && *s.ctx.tenant == *e.tenant) {
+                self.releases.push((Dest::Ws(s.tx.clone()), WsOut::Text(text.clone())));
+            }
+            events.push(OutboxEvent {
+                seq: e.seq,
+                time: e.time,
+                name: e.event.name().to_owned(),
+                interaction_id: e.interaction_id.as_deref().and_then(|i| ixn_model::InteractionId::parse(i).ok()),
+                payload,
+            });
+        }
+        let job = Job {
+            batch: WriteBatch { interactions: batch.interactions, events, meta: batch.meta },
+            releases: std::mem::take(&mut self.releases),
+        };
+        if self.writer.send(job).await.is_ok() {
+            self.writer_busy = true;
+        }
+    }
+
+    fn tick(&mut self) -> Instant {
+        let t = now();
+        let mut out = Output::default();
+        self.engine.tick(t, &mut out);
+        self.route(out);
+        metrics::gauge!("ixn_live_interactions").set(self.engine.live_count() as f64);
+        metrics::gauge!("ixn_connected_clients").set(self.sessions.len() as f64);
+        Instant::now() + Duration::from_millis(1000)
+    }
+
+    fn on_msg(&mut self, msg: CoreMsg) {
+        match msg {
+            CoreMsg::Register { ctx, tx, notify_properties_changed } => {
+                self.sessions.insert(
+                    ctx.client_id,
+                    SessionEntry { ctx, tx, notify_properties_changed, subscribed: false },
+                );
+            }
+            CoreMsg::Unregister { client_id } => {
+                self.sessions.remove(&client_id);
+                self.engine.client_gone(client_id);
+            }
+            CoreMsg::Request { ctx, reference_id, request, reply } => self.on_request(ctx, reference_id, request, reply),
+            CoreMsg::ApplyProcess { process, settings, reply } => {
+                self.engine.apply_process(&process, *settings, now());
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn on_request(&mut self, ctx: ClientCtx, rid: u64, request: Request, reply: Reply) {
+        let answer = match &request {
+            Request::Subscribe(_) | Request::Unsubscribe(_) => {
+                let on = matches!(request, Request::Subscribe(_));
+                match self.sessions.get_mut(&ctx.client_id) {
+                    Some(s) => {
+                        s.subscribed = on;
+                        ServerMessage::ack(rid)
+                    }
+                    None => ServerMessage::error(
+                        Some(rid),
+                        &ProtocolError::new(ErrorCode::InvalidState, "subscriptions need a WebSocket connection"),
+                    ),
+                }
+            }
+            _ => {
+                let history_id = match &request {
+                    Request::GetInteraction(g) => Some(g.interaction_id.clone()),
+                    _ => None,
+                };
+                let mut out = Output::default();
+                let result = self.engine.handle(&ctx, rid, request, now(), &mut out);
+                self.route(out);
+                match result {
+                    Ok(m) => m,
+                    Err(e) if e.code == ErrorCode::UnknownInteraction && history_id.is_some() => {
+                        // Not live: it may be stopped and kept as history in the store.
+                        let id = history_id.unwrap_or_default();
+                        crate::session::spawn_history_lookup(self.shared.clone(), ctx, rid, id, reply);
+                        return;
+                    }
+                    Err(e) => {
+                        self.shared.kpi.error(e.code);
+                        ServerMessage::error(Some(rid), &e)
+                    }
+                }
+            }
+        };
+        self.releases.push((reply.into_dest(), WsOut::Message(answer)));
+    }
+
+    /// Resolves notification targets to connections.
+    fn route(&mut self, out: Output) {
+        for (to, msg) in out.notifications {
+            let matches = |s: &SessionEntry| -> bool {
+                match &to {
+                    Notify::Client(id) => s.ctx.client_id == *id,
+                    Notify::Application { tenant, application } => {
+                        s.ctx.tenant == *tenant && s.ctx.application == *application
+                    }
+                    Notify::Holder { tenant, holder } => s.ctx.tenant == *tenant && s.ctx.holder_name() == *holder,
+                    Notify::SubmitterWatching { tenant, application } => {
+                        s.notify_properties_changed && s.ctx.tenant == *tenant && s.ctx.application == *application
+                    }
+                }
+            };
+            for s in self.sessions.values().filter(|s| matches(s)) {
+                self.releases.push((Dest::Ws(s.tx.clone()), WsOut::Message(msg.clone())));
+            }
+        }
+    }
+}
+

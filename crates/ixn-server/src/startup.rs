@@ -1,0 +1,215 @@
+//! Startup as a readable sequence of steps: store ready → engine loaded → writer and core
+//! running → listener open → ready. [`RunningServer`] stops it all in reverse order.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ixn_config::{Application, Config};
+use ixn_engine::Engine;
+use ixn_store::Store;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::core::{Core, CoreMsg, now};
+use crate::kpi::Kpi;
+
+/// Everything `start` needs.
+#[derive(Debug)]
+pub struct ServerOptions {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    /// File the configuration came from; RequestApplyConfig rewrites it so a restart keeps the
+    /// applied business process.
+    pub config_path: Option<PathBuf>,
+    /// Applications that exist besides the configured ones (the generated admin key of
+    /// `ixn serve`); they survive every configuration change.
+    pub extra_applications: Vec<Application>,
+}
+
+/// State shared by sessions, the core and the writer. Read-mostly; nothing here is held across
+/// an await.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: RwLock<Arc<Config>>,
+    pub extra_applications: Vec<Application>,
+    pub config_path: Option<PathBuf>,
+    pub kpi: Kpi,
+    pub store: Arc<dyn Store>,
+    pub core: mpsc::Sender<CoreMsg>,
+    pub next_client_id: AtomicU64,
+    pub ready: AtomicBool,
+    pub store_ok: AtomicBool,
+    pub last_store_error: Mutex<Option<String>>,
+    pub max_frame_size: usize,
+    pub live_at_start: AtomicU64,
+}
+
+impl Shared {
+    pub fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn set_config(&self, config: Config) {
+        match self.config.write() {
+            Ok(mut c) => *c = Arc::new(config),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(config),
+        }
+    }
+
+    pub fn next_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// A started server.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    tls: bool,
+    shutdown: watch::Sender<bool>,
+    listener: JoinHandle<()>,
+    core: JoinHandle<()>,
+    writer: JoinHandle<()>,
+    shared: Arc<Shared>,
+}
+
+impl RunningServer {
+    /// The address the listener is bound to (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR` or `https://ADDR`.
+    pub fn base_url(&self) -> String {
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+    }
+
+    /// Interactions loaded from the store at startup.
+    pub fn loaded_interactions(&self) -> u64 {
+        self.shared.live_at_start.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting, lets the core commit what it has, and waits for everything to finish.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.listener.await;
+        drop(self.shared);
+        let _ = self.core.await;
+        let _ = self.writer.await;
+    }
+
+    /// Runs until Ctrl-C or SIGTERM, then shuts down cleanly.
+    pub async fn run_until_signal(self) {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        self.shutdown().await;
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Starts a server: loads the store into the engine, then opens the listener.
+pub async fn start(opts: ServerOptions) -> anyhow::Result<RunningServer> {
+    let started = Instant::now();
+    let ServerOptions { mut config, store, config_path, extra_applications } = opts;
+    for app in &extra_applications {
+        config = config.with_application(app.clone());
+    }
+
+    // 1. The store knows the custom-property columns it must fill.
+    store
+        .ensure_custom_properties(&config.process.custom_properties)
+        .await
+        .context("preparing custom-property columns")?;
+
+    // 2. The engine continues the store's sequences and loads every live interaction.
+    let last_event_seq = store.last_event_seq().await.context("reading the outbox sequence")?;
+    let mut engine = Engine::new(&config.process, config.settings.clone(), config.server.node_id, last_event_seq);
+    if let Some(next) = store.meta_get("next_submit_seq").await?.and_then(|v| v.parse().ok()) {
+        engine.set_next_submit_seq(next);
+    }
+    let t = now();
+    let loaded = store.load_live(&mut |ix| engine.load(ix, t)).await.context("loading live interactions")?;
+    tracing::info!(loaded, elapsed_ms = started.elapsed().as_millis() as u64, engine = store.engine(), "store loaded");
+
+    // 3. Core and writer.
+    let (core_tx, core_rx) = mpsc::channel(65_536);
+    let (job_tx, job_rx) = mpsc::channel(1);
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        kpi: Kpi::new(&config.settings),
+        max_frame_size: config.server.max_frame_size,
+        config: RwLock::new(Arc::new(config.clone())),
+        extra_applications,
+        config_path,
+        store: store.clone(),
+        core: core_tx,
+        next_client_id: AtomicU64::new(1),
+        ready: AtomicBool::new(false),
+        store_ok: AtomicBool::new(true),
+        last_store_error: Mutex::new(None),
+        live_at_start: AtomicU64::new(loaded),
+    });
+    let writer = tokio::spawn(crate::writer::run(shared.clone(), job_rx, done_tx));
+    let core = tokio::spawn(Core::new(engine, shared.clone(), job_tx).run(core_rx, done_rx));
+
+    // 4. Background purge of history past its retention.
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    tokio::spawn(purge_history(shared.clone(), shutdown_rx.clone()));
+
+    // 5. The listener.
+    let app = crate::http::router(shared.clone());
+    let (addr, tls, listener) = crate::tls::serve(&config.server, app, shutdown_rx).await?;
+    shared.ready.store(true, Ordering::Relaxed);
+    tracing::info!(%addr, tls, elapsed_ms = started.elapsed().as_millis() as u64, "ready");
+    Ok(RunningServer { addr, tls, shutdown, listener, core, writer, shared })
+}
+
+/// Deletes stopped interactions older than `history-retention`, in batches.
+async fn purge_history(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let settings = shared.config().settings.clone();
+        if settings.history_retention_min == 0 {
+            continue;
+        }
+        let before = now().plus_millis(-(i64::from(settings.history_retention_min) * 60_000));
+        loop {
+            match shared.store.purge_stopped(before, u64::from(settings.purge_batch_size)).await {
+                Ok(n) => {
+                    metrics::counter!("ixn_purged_interactions_total").increment(n);
+                    if n < u64::from(settings.purge_batch_size) {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "purging history failed");
+                    break;
+                }
+            }
+        }
+    }
+}

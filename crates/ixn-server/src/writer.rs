@@ -1,0 +1,94 @@
+//! The store writer: commits one batch at a time, retrying until the store takes it (writes are
+//! idempotent), and only then releases the answers, notifications and live reporting events that
+//! depended on it. Nothing is acknowledged before it is durable.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ixn_protocol::ServerMessage;
+use ixn_store::WriteBatch;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::startup::Shared;
+
+/// What a WebSocket session sends: a message to serialize, or text already serialized once for
+/// many receivers (reporting events).
+#[derive(Debug, Clone)]
+pub(crate) enum WsOut {
+    Message(ServerMessage),
+    Text(Arc<str>),
+}
+
+impl WsOut {
+    pub fn into_text(self) -> String {
+        match self {
+            WsOut::Message(m) => m.to_json_string(),
+            WsOut::Text(t) => t.to_string(),
+        }
+    }
+}
+
+/// Where a released message goes.
+#[derive(Debug)]
+pub(crate) enum Dest {
+    Ws(mpsc::UnboundedSender<WsOut>),
+    Rest(oneshot::Sender<ServerMessage>),
+}
+
+/// One group commit and what waits for it.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub batch: WriteBatch,
+    pub releases: Vec<(Dest, WsOut)>,
+}
+
+pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::Receiver<Job>, done: mpsc::UnboundedSender<()>) {
+    while let Some(job) = jobs.recv().await {
+        if !job.batch.is_empty() {
+            commit_until_durable(&shared, &job.batch).await;
+        }
+        let _ = done.send(());
+        for (dest, out) in job.releases {
+            match dest {
+                Dest::Ws(tx) => {
+                    let _ = tx.send(out);
+                }
+                Dest::Rest(tx) => {
+                    if let WsOut::Message(m) = out {
+                        let _ = tx.send(m);
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn commit_until_durable(shared: &Shared, batch: &WriteBatch) {
+    let mut delay = Duration::from_millis(10);
+    loop {
+        let started = std::time::Instant::now();
+        match shared.store.commit(batch).await {
+            Ok(()) => {
+                metrics::histogram!("ixn_commit_seconds").record(started.elapsed().as_secs_f64());
+                metrics::counter!("ixn_committed_interactions_total").increment(batch.interactions.len() as u64);
+                metrics::counter!("ixn_reporting_events_total").increment(batch.events.len() as u64);
+                if !shared.store_ok.swap(true, Ordering::Relaxed) {
+                    tracing::info!("store is writable again");
+                }
+                return;
+            }
+            Err(e) => {
+                if shared.store_ok.swap(false, Ordering::Relaxed) {
+                    tracing::error!(error = %e, "commit failed; holding acknowledgements and retrying");
+                }
+                metrics::counter!("ixn_commit_failures_total").increment(1);
+                if let Ok(mut last) = shared.last_store_error.lock() {
+                    *last = Some(e.to_string());
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}

@@ -1,0 +1,738 @@
+//! The PostgreSQL engine (tokio-postgres, no TLS). One connection commits (and changes the
+//! schema); a couple of connections serve reads, each shared by concurrent readers through
+//! tokio-postgres's pipelining. A closed connection is replaced on its next use; the call that
+//! saw it fail returns the error, and the server retries (writes are idempotent).
+//!
+//! A batch is written with one multi-row statement per table (`INSERT … SELECT * FROM UNNEST`
+//! of column arrays), so a thousand interactions cost one round trip, not a thousand.
+//! `?schema=NAME` in the URL keeps ixn's tables in a schema of their own (created if missing).
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use bytes::BytesMut;
+use futures_util::{TryStreamExt, pin_mut};
+use ixn_model::{
+    CustomProperty, CustomType, Interaction, InteractionId, Scalar, SysPropType, Timestamp, UserData,
+};
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, Config, NoTls, Row, Statement, Transaction};
+
+use crate::migrations;
+use crate::rows::{self, COLUMNS, CustomValue, RowRead};
+use crate::sqlgen::{self, Dialect, SqlParam};
+use crate::{OutboxEvent, Store, StoreError, StoreQuery, StoreStats, WriteBatch};
+
+/// Read connections; each is shared by concurrent readers (requests are pipelined).
+const READERS: usize = 2;
+/// Rows per multi-row statement; bounds the size of one message.
+const UPSERT_CHUNK: usize = 5000;
+/// Key of the advisory lock that serializes schema changes between servers sharing a database.
+const SCHEMA_LOCK: i64 = 0x6978_6e5f_7363_6865; // "ixn_sche"
+
+const OUTBOX_INSERT: &str = "INSERT INTO outbox (seq, event_time, name, interaction_id, payload) \
+     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[]) \
+     ON CONFLICT (seq) DO NOTHING";
+const META_UPSERT: &str = "INSERT INTO meta (key, value) SELECT * FROM UNNEST($1::text[], $2::text[]) \
+     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
+/// `last_event_seq` only ever grows, even if an older batch is committed again.
+const LAST_SEQ_UPSERT: &str = "INSERT INTO meta (key, value) VALUES ('last_event_seq', $1) \
+     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value \
+     WHERE meta.value::bigint < EXCLUDED.value::bigint";
+
+/// The PostgreSQL store. Cheap to clone; clones share the connections.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The connection settings without `schema` (tokio-postgres does not know it).
+    config: Config,
+    /// Schema holding ixn's tables; `None` uses the server's default search path.
+    schema: Option<String>,
+    /// The committing connection. A Tokio mutex held across awaits on purpose: the writer is
+    /// used by one task at a time (the server's committer) and a transaction needs `&mut Client`.
+    writer: tokio::sync::Mutex<WriterSlot>,
+    /// Read connections, replaced when closed. The lock is never held across an await.
+    readers: Vec<Mutex<Option<Arc<Client>>>>,
+    next_reader: AtomicUsize,
+}
+
+struct WriterSlot {
+    conn: Option<Writer>,
+    /// Custom properties from the last `ensure_custom_properties`; filled on every upsert.
+    custom: Vec<CustomProperty>,
+}
+
+struct Writer {
+    client: Client,
+    /// Prepared statements of this connection by SQL text (prepared once, reused per batch).
+    statements: HashMap<String, Statement>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("hosts", &self.inner.config.get_hosts())
+            .field("dbname", &self.inner.config.get_dbname())
+            .field("schema", &self.inner.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Splits `schema=NAME` off the query string of a connection URL.
+fn split_schema(url: &str) -> Result<(String, Option<String>), StoreError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), None));
+    };
+    let mut schema = None;
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.strip_prefix("schema=") {
+            Some(name) => schema = Some(name.to_owned()),
+            None => rest.push(pair),
+        }
+    }
+    if let Some(name) = &schema {
+        let mut chars = name.chars();
+        let ok = name.len() <= 63
+            && chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(StoreError::Other(format!(
+                "postgres schema {name:?} must be up to 63 letters, digits or '_', not starting with a digit"
+            )));
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, schema))
+}
+
+impl PgStore {
+    /// Connects, creates the schema if the URL names one, and brings the tables up to date.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let (url, schema) = split_schema(url)?;
+        let config: Config = url.parse()?;
+        let mut inner = Inner {
+            config,
+            schema,
+            writer: tokio::sync::Mutex::new(WriterSlot {
+                conn: None,
+                custom: Vec::new(),
+            }),
+            readers: (0..READERS).map(|_| Mutex::new(None)).collect(),
+            next_reader: AtomicUsize::new(0),
+        };
+        let mut client = inner.open(true).await?;
+        migrate(&mut client).await?;
+        *inner.writer.get_mut() = WriterSlot {
+            conn: Some(Writer {
+                client,
+                statements: HashMap::new(),
+            }),
+            custom: Vec::new(),
+        };
+        Ok(PgStore {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// A read connection, reconnected if it was closed.
+    async fn reader(&self) -> Result<Arc<Client>, StoreError> {
+        let slot = &self.inner.readers[self.inner.next_reader.fetch_add(1, Ordering::Relaxed) % READERS];
+        let current = slot.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some(client) = current.filter(|c| !c.is_closed()) {
+            return Ok(client);
+        }
+        let client = Arc::new(self.inner.open(false).await?);
+        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(client.clone());
+        Ok(client)
+    }
+}
+
+impl Inner {
+    /// Opens one connection, with ixn's schema first on its search path.
+    async fn open(&self, create_schema: bool) -> Result<Client, StoreError> {
+        let (client, connection) = self.config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "postgres connection ended");
+            }
+        });
+        if let Some(schema) = &self.schema {
+            if create_schema {
+                // Under the advisory lock: concurrent CREATE SCHEMA IF NOT EXISTS can still clash.
+                client
+                    .batch_execute(&format!(
+                        "BEGIN; SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); \
+                         CREATE SCHEMA IF NOT EXISTS \"{schema}\"; COMMIT;"
+                    ))
+                    .await?;
+            }
+            client
+                .batch_execute(&format!("SET search_path TO \"{schema}\""))
+                .await?;
+        }
+        Ok(client)
+    }
+}
+
+async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        .await?;
+    tx.batch_execute(migrations::CREATE_MIGRATIONS_TABLE).await?;
+    for m in migrations::POSTGRES {
+        let done = tx
+            .query_opt(
+                "SELECT version FROM ixn_schema_migrations WHERE version = $1",
+                &[&m.version],
+            )
+            .await?;
+        if done.is_none() {
+            tracing::info!(version = m.version, name = m.name, "applying postgres migration");
+            tx.batch_execute(m.sql).await?;
+            tx.execute(
+                "INSERT INTO ixn_schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                &[&m.version, &m.name, &rows::now().millis()],
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn custom_sql_type(p: &CustomProperty) -> &'static str {
+    if p.ty == CustomType::String {
+        "text"
+    } else {
+        "bigint"
+    }
+}
+
+fn upsert_sql(custom: &[CustomProperty]) -> String {
+    let mut cols: Vec<String> = COLUMNS.iter().map(|p| rows::quoted(p.column())).collect();
+    let mut types: Vec<&str> = COLUMNS
+        .iter()
+        .map(|p| {
+            if p.ty() == SysPropType::Str {
+                "text"
+            } else {
+                "bigint"
+            }
+        })
+        .collect();
+    cols.push("user_data".to_owned());
+    types.push("bytea");
+    for p in custom {
+        cols.push(rows::custom_column(p));
+        types.push(custom_sql_type(p));
+    }
+    let arrays: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", i + 1))
+        .collect();
+    let updates: Vec<String> = cols[1..].iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+    format!(
+        "INSERT INTO interactions ({}) SELECT * FROM UNNEST({}) ON CONFLICT (id) DO UPDATE SET {}",
+        cols.join(", "),
+        arrays.join(", "),
+        updates.join(", ")
+    )
+}
+
+/// One column of a multi-row upsert, as a PostgreSQL array parameter.
+type Param<'a> = Box<dyn ToSql + Sync + Send + 'a>;
+
+/// Turns rows into column arrays, in the order of [`upsert_sql`].
+fn upsert_params<'a>(rows_in: &[&'a Interaction], custom: &[CustomProperty]) -> Vec<Param<'a>> {
+    let mut params: Vec<Param<'a>> = Vec::with_capacity(COLUMNS.len() + 1 + custom.len());
+    for p in COLUMNS {
+        if p.ty() == SysPropType::Str {
+            let col: Vec<Option<&'a str>> = rows_in
+                .iter()
+                .map(|it| match it.system(p) {
+                    Scalar::Str(s) => Some(s),
+                    _ => None,
+                })
+                .collect();
+            params.push(Box::new(col));
+        } else {
+            let col: Vec<Option<i64>> = rows_in
+                .iter()
+                .map(|it| match it.system(p) {
+                    Scalar::Int(n) => Some(n),
+                    Scalar::Ts(t) => Some(t.millis()),
+                    Scalar::Str(_) | Scalar::Null => None,
+                })
+                .collect();
+            params.push(Box::new(col));
+        }
+    }
+    let user_data: Vec<Vec<u8>> = rows_in.iter().map(|it| it.user_data.encode()).collect();
+    params.push(Box::new(user_data));
+    for p in custom {
+        let values = rows_in.iter().map(|it| rows::custom_value(&it.user_data, p));
+        if p.ty == CustomType::String {
+            let col: Vec<Option<String>> = values
+                .map(|v| {
+                    if let CustomValue::Text(s) = v {
+                        Some(s)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            params.push(Box::new(col));
+        } else {
+            let col: Vec<Option<i64>> = values
+                .map(|v| {
+                    if let CustomValue::Int(n) = v {
+                        Some(n)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            params.push(Box::new(col));
+        }
+    }
+    params
+}
+
+/// The rows to write: a batch naming one interaction twice keeps its last row (one multi-row
+/// upsert may not touch a row twice).
+fn last_rows(batch: &WriteBatch) -> Vec<&Interaction> {
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(batch.interactions.len());
+    for (i, it) in batch.interactions.iter().enumerate() {
+        last.insert(it.id.as_str(), i);
+    }
+    batch
+        .interactions
+        .iter()
+        .enumerate()
+        .filter(|(i, it)| last[it.id.as_str()] == *i)
+        .map(|(_, it)| it)
+        .collect()
+}
+
+async fn prepared(
+    tx: &Transaction<'_>,
+    cache: &mut HashMap<String, Statement>,
+    sql: &str,
+) -> Result<Statement, StoreError> {
+    if let Some(s) = cache.get(sql) {
+        return Ok(s.clone());
+    }
+    let s = tx.prepare(sql).await?;
+    cache.insert(sql.to_owned(), s.clone());
+    Ok(s)
+}
+
+fn as_refs<'a>(params: &'a [Param<'_>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect()
+}
+
+async fn write_batch(
+    w: &mut Writer,
+    custom: &[CustomProperty],
+    batch: &WriteBatch,
+) -> Result<(), StoreError> {
+    let Writer { client, statements } = w;
+    let tx = client.transaction().await?;
+    let rows_in = last_rows(batch);
+    if !rows_in.is_empty() {
+        let stmt = prepared(&tx, statements, &upsert_sql(custom)).await?;
+        for chunk in rows_in.chunks(UPSERT_CHUNK) {
+            let params = upsert_params(chunk, custom);
+            tx.execute(&stmt, &as_refs(&params)).await?;
+        }
+    }
+    if !batch.events.is_empty() {
+        let stmt = prepared(&tx, statements, OUTBOX_INSERT).await?;
+        let seqs: Vec<i64> = batch.events.iter().map(|e| rows::sql_u64(e.seq)).collect();
+        let times: Vec<i64> = batch.events.iter().map(|e| e.time.millis()).collect();
+        let names: Vec<&str> = batch.events.iter().map(|e| e.name.as_str()).collect();
+        let ids: Vec<Option<&str>> = batch
+            .events
+            .iter()
+            .map(|e| e.interaction_id.as_ref().map(InteractionId::as_str))
+            .collect();
+        let payloads: Vec<&str> = batch.events.iter().map(|e| e.payload.as_str()).collect();
+        tx.execute(&stmt, &[&seqs, &times, &names, &ids, &payloads])
+            .await?;
+        let max = batch.events.iter().map(|e| e.seq).max().unwrap_or(0).to_string();
+        let stmt = prepared(&tx, statements, LAST_SEQ_UPSERT).await?;
+        tx.execute(&stmt, &[&max]).await?;
+    }
+    if !batch.meta.is_empty() {
+        let mut last: HashMap<&str, &str> = HashMap::new();
+        for (k, v) in &batch.meta {
+            last.insert(k, v);
+        }
+        let (keys, values): (Vec<&str>, Vec<&str>) = last.into_iter().unzip();
+        let stmt = prepared(&tx, statements, META_UPSERT).await?;
+        tx.execute(&stmt, &[&keys, &values]).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Adds missing custom columns and their indexes, and fills new columns of existing rows.
+async fn add_custom_columns(client: &mut Client, props: &[CustomProperty]) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        .await?;
+    let existing: HashMap<String, String> = tx
+        .query(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = 'interactions'",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut added = Vec::new();
+    for p in props {
+        rows::check_custom_name(p)?;
+        let col = rows::custom_column(p);
+        let sql_type = custom_sql_type(p);
+        match existing.get(&col.to_ascii_lowercase()) {
+            Some(ty) if ty == sql_type => {}
+            Some(ty) => {
+                return Err(StoreError::Other(format!(
+                    "custom property {} has column type {ty} in the store but is configured as {:?}",
+                    p.name, p.ty
+                )));
+            }
+            None => {
+                tracing::info!(column = %col, "adding custom property column");
+                tx.batch_execute(&format!(
+                    "ALTER TABLE interactions ADD COLUMN {col} {sql_type}; \
+                     CREATE INDEX IF NOT EXISTS ix_interactions_{col} ON interactions (tenant, {col});"
+                ))
+                .await?;
+                added.push(p.clone());
+            }
+        }
+    }
+    if !added.is_empty() {
+        backfill(&tx, &added).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Fills newly added custom columns from the user data of rows written before they existed,
+/// a page of rows at a time (keyset by id).
+async fn backfill(tx: &Transaction<'_>, added: &[CustomProperty]) -> Result<(), StoreError> {
+    let sets: Vec<String> = added
+        .iter()
+        .map(|p| format!("{c} = u.{c}", c = rows::custom_column(p)))
+        .collect();
+    let cols: Vec<String> = added.iter().map(rows::custom_column).collect();
+    let arrays: Vec<String> = added
+        .iter()
+        .enumerate()
+        .map(|(j, p)| format!("${}::{}[]", j + 2, custom_sql_type(p)))
+        .collect();
+    let update = tx
+        .prepare(&format!(
+            "UPDATE interactions SET {} FROM UNNEST($1::text[], {}) AS u(id, {}) WHERE interactions.id = u.id",
+            sets.join(", "),
+            arrays.join(", "),
+            cols.join(", ")
+        ))
+        .await?;
+    let select = tx
+        .prepare("SELECT id, user_data FROM interactions WHERE id > $1 ORDER BY id LIMIT 5000")
+        .await?;
+    let mut after = String::new();
+    loop {
+        let page = tx.query(&select, &[&after]).await?;
+        let Some(last) = page.last() else { return Ok(()) };
+        after = last.try_get(0)?;
+        let mut ids: Vec<String> = Vec::with_capacity(page.len());
+        let mut values: Vec<Vec<CustomValue>> = Vec::with_capacity(page.len());
+        for r in &page {
+            let ud = UserData::decode(r.try_get(1)?).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            ids.push(r.try_get(0)?);
+            values.push(added.iter().map(|p| rows::custom_value(&ud, p)).collect());
+        }
+        let mut params: Vec<Param<'_>> = vec![Box::new(ids)];
+        for (j, p) in added.iter().enumerate() {
+            let col = values.iter().map(|v| v[j].clone());
+            if p.ty == CustomType::String {
+                params.push(Box::new(
+                    col.map(|v| {
+                        if let CustomValue::Text(s) = v {
+                            Some(s)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect::<Vec<_>>(),
+                ));
+            } else {
+                params.push(Box::new(
+                    col.map(|v| {
+                        if let CustomValue::Int(n) = v {
+                            Some(n)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect::<Vec<_>>(),
+                ));
+            }
+        }
+        tx.execute(&update, &as_refs(&params)).await?;
+    }
+}
+
+impl RowRead for Row {
+    fn text(&self, i: usize) -> Result<Option<&str>, StoreError> {
+        self.try_get(i)
+            .map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+    }
+
+    fn int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.try_get(i)
+            .map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+    }
+
+    fn blob(&self, i: usize) -> Result<Option<&[u8]>, StoreError> {
+        self.try_get(i)
+            .map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+    }
+}
+
+/// A condition parameter that adapts to the type PostgreSQL inferred for its placeholder, so
+/// sqlgen's dynamically typed values bind to text, bigint or double columns alike.
+#[derive(Debug)]
+struct PgParam(SqlParam);
+
+type BoxError = Box<dyn StdError + Sync + Send>;
+
+impl ToSql for PgParam {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        match (&self.0, ty) {
+            (SqlParam::Null, _) => Ok(IsNull::Yes),
+            (SqlParam::Int(n), &Type::INT8) => n.to_sql(ty, out),
+            (SqlParam::Int(n), &Type::INT4) => i32::try_from(*n)?.to_sql(ty, out),
+            (SqlParam::Int(n), &Type::INT2) => i16::try_from(*n)?.to_sql(ty, out),
+            (SqlParam::Int(n), &Type::FLOAT8) => (*n as f64).to_sql(ty, out),
+            (SqlParam::Int(n), &Type::BOOL) => (*n != 0).to_sql(ty, out),
+            (SqlParam::Int(n), _) => n.to_string().to_sql(ty, out),
+            (SqlParam::Real(r), &Type::FLOAT8) => r.to_sql(ty, out),
+            (SqlParam::Real(r), &Type::FLOAT4) => (*r as f32).to_sql(ty, out),
+            (SqlParam::Real(r), &Type::INT8) if r.fract() == 0.0 => (*r as i64).to_sql(ty, out),
+            (SqlParam::Real(r), &Type::TEXT | &Type::VARCHAR) => r.to_string().to_sql(ty, out),
+            (SqlParam::Real(r), _) => Err(format!("cannot bind {r} as {ty}").into()),
+            (SqlParam::Text(s), &Type::INT8) => s.trim().parse::<i64>()?.to_sql(ty, out),
+            (SqlParam::Text(s), &Type::FLOAT8) => s.trim().parse::<f64>()?.to_sql(ty, out),
+            (SqlParam::Text(s), _) => s.as_str().to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// Compiles a query to SQL and its parameters (tenant first, then the condition's, then paging).
+fn find_sql(query: &StoreQuery) -> Result<(String, Vec<Param<'static>>), StoreError> {
+    let mut params: Vec<Param<'static>> = vec![Box::new(query.tenant.clone())];
+    let mut sql = format!(
+        "SELECT {} FROM interactions WHERE tenant = $1",
+        rows::select_list()
+    );
+    if let Some(cond) = &query.condition {
+        let (text, cond_params) = sqlgen::compile_where(cond, Dialect::Postgres, 2, rows::now())
+            .map_err(|e| StoreError::Query(e.to_string()))?;
+        sql.push_str(&format!(" AND ({text})"));
+        params.extend(
+            cond_params
+                .into_iter()
+                .map(|p| Box::new(PgParam(p)) as Param<'static>),
+        );
+    }
+    let order = rows::order_sql(&query.order, Dialect::Postgres)?;
+    let n = params.len();
+    sql.push_str(&format!(" ORDER BY {order} LIMIT ${} OFFSET ${}", n + 1, n + 2));
+    params.push(Box::new(rows::sql_u64(query.limit)));
+    params.push(Box::new(rows::sql_u64(query.offset)));
+    Ok((sql, params))
+}
+
+fn outbox_event(r: &Row) -> Result<OutboxEvent, StoreError> {
+    let interaction_id = match r.try_get::<_, Option<&str>>(3)? {
+        Some(s) => Some(InteractionId::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()))?),
+        None => None,
+    };
+    Ok(OutboxEvent {
+        seq: r.try_get::<_, i64>(0)? as u64,
+        time: Timestamp::from_millis(r.try_get(1)?),
+        name: r.try_get(2)?,
+        interaction_id,
+        payload: r.try_get(4)?,
+    })
+}
+
+impl PgStore {
+    /// The writer, reconnected if its connection was closed.
+    async fn writer<'a>(slot: &'a mut WriterSlot, inner: &Inner) -> Result<&'a mut Writer, StoreError> {
+        if slot.conn.as_ref().is_none_or(|w| w.client.is_closed()) {
+            slot.conn = None;
+            let client = inner.open(false).await?;
+            slot.conn = Some(Writer {
+                client,
+                statements: HashMap::new(),
+            });
+        }
+        slot.conn
+            .as_mut()
+            .ok_or_else(|| StoreError::Other("postgres writer unavailable".to_owned()))
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn engine(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ensure_custom_properties(&self, props: &[CustomProperty]) -> Result<(), StoreError> {
+        let mut slot = self.inner.writer.lock().await;
+        let w = Self::writer(&mut slot, &self.inner).await?;
+        add_custom_columns(&mut w.client, props).await?;
+        slot.custom = props.to_vec();
+        Ok(())
+    }
+
+    async fn commit(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut slot = self.inner.writer.lock().await;
+        let custom = slot.custom.clone();
+        let w = Self::writer(&mut slot, &self.inner).await?;
+        write_batch(w, &custom, batch).await
+    }
+
+    async fn load_live(&self, sink: &mut (dyn FnMut(Interaction) + Send)) -> Result<u64, StoreError> {
+        let client = self.reader().await?;
+        let sql = format!(
+            "SELECT {} FROM interactions WHERE state <> 'stopped' ORDER BY submit_seq",
+            rows::select_list()
+        );
+        let stream = client
+            .query_raw(sql.as_str(), std::iter::empty::<&(dyn ToSql + Sync)>())
+            .await?;
+        pin_mut!(stream);
+        let mut count = 0u64;
+        while let Some(row) = stream.try_next().await? {
+            sink(rows::decode(&row)?);
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    async fn get(&self, tenant: &str, id: &InteractionId) -> Result<Option<Interaction>, StoreError> {
+        let client = self.reader().await?;
+        let sql = format!(
+            "SELECT {} FROM interactions WHERE id = $1 AND tenant = $2",
+            rows::select_list()
+        );
+        let row = client.query_opt(sql.as_str(), &[&id.as_str(), &tenant]).await?;
+        row.as_ref().map(rows::decode).transpose()
+    }
+
+    async fn find(&self, query: &StoreQuery) -> Result<Vec<Interaction>, StoreError> {
+        let (sql, params) = find_sql(query)?;
+        let client = self.reader().await?;
+        let found = client.query(sql.as_str(), &as_refs(&params)).await?;
+        found.iter().map(rows::decode).collect()
+    }
+
+    async fn purge_stopped(&self, before: Timestamp, limit: u64) -> Result<u64, StoreError> {
+        let mut slot = self.inner.writer.lock().await;
+        let w = Self::writer(&mut slot, &self.inner).await?;
+        let n = w
+            .client
+            .execute(
+                "DELETE FROM interactions WHERE id IN (SELECT id FROM interactions \
+                 WHERE state = 'stopped' AND completed_at < $1 LIMIT $2)",
+                &[&before.millis(), &rows::sql_u64(limit)],
+            )
+            .await?;
+        Ok(n)
+    }
+
+    async fn outbox_read(&self, after: u64, limit: u64) -> Result<Vec<OutboxEvent>, StoreError> {
+        let client = self.reader().await?;
+        let found = client
+            .query(
+                "SELECT seq, event_time, name, interaction_id, payload FROM outbox \
+                 WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&rows::sql_u64(after), &rows::sql_u64(limit)],
+            )
+            .await?;
+        found.iter().map(outbox_event).collect()
+    }
+
+    async fn outbox_delete_upto(&self, upto: u64) -> Result<u64, StoreError> {
+        let mut slot = self.inner.writer.lock().await;
+        let w = Self::writer(&mut slot, &self.inner).await?;
+        Ok(w.client
+            .execute("DELETE FROM outbox WHERE seq <= $1", &[&rows::sql_u64(upto)])
+            .await?)
+    }
+
+    async fn last_event_seq(&self) -> Result<u64, StoreError> {
+        rows::parse_last_seq(self.meta_get("last_event_seq").await?)
+    }
+
+    async fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let client = self.reader().await?;
+        let row = client
+            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let client = self.reader().await?;
+        let mut stats = StoreStats::default();
+        for r in client
+            .query("SELECT state, count(*) FROM interactions GROUP BY state", &[])
+            .await?
+        {
+            let (state, n): (&str, i64) = (r.try_get(0)?, r.try_get(1)?);
+            if state == "stopped" {
+                stats.stopped_interactions = n as u64;
+            } else {
+                stats.live_interactions += n as u64;
+            }
+        }
+        let outbox: i64 = client
+            .query_one("SELECT count(*) FROM outbox", &[])
+            .await?
+            .try_get(0)?;
+        stats.outbox_events = outbox as u64;
+        Ok(stats)
+    }
+}

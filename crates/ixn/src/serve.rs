@@ -1,0 +1,151 @@
+//! `ixn serve` (all-in-one, zero configuration) and `ixn server --config FILE`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use ixn_config::{Application, Config};
+use ixn_model::ClientKind;
+use ixn_server::ServerOptions;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the HTTP/WebSocket listener.
+    #[arg(long, env = "IXN_LISTEN", default_value = "127.0.0.1:7070")]
+    pub listen: String,
+    /// Where the store, the admin key and an applied configuration are kept.
+    #[arg(long, env = "IXN_DATA_DIR", default_value = "ixn-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Configuration file (TOML); see docs/configuration.md.
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Overrides [server] listen.
+    #[arg(long, env = "IXN_LISTEN")]
+    pub listen: Option<String>,
+    /// Overrides [server] store.
+    #[arg(long, env = "IXN_STORE")]
+    pub store: Option<String>,
+    /// Overrides [server] data-dir.
+    #[arg(long, env = "IXN_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// File name of the admin key in the data directory.
+const ADMIN_KEY_FILE: &str = "admin.key";
+/// File an applied configuration is saved to by `ixn serve`.
+const SERVE_CONFIG_FILE: &str = "ixn.toml";
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    let key_path = args.data_dir.join(ADMIN_KEY_FILE);
+    let key = admin_key(&key_path)?;
+    let config_path = args.data_dir.join(SERVE_CONFIG_FILE);
+    let mut config = if config_path.exists() {
+        ixn_config::load_file(&config_path).map_err(|e| anyhow::anyhow!("{e}"))?
+    } else {
+        std::fs::write(&config_path, ixn_config::DEFAULT_PROCESS_TOML)
+            .with_context(|| format!("writing {}", config_path.display()))?;
+        Config::builtin_default()
+    };
+    config.server.listen = args.listen;
+    let store_url = format!("sqlite://{}", args.data_dir.join("ixn.db").display());
+    let admin = Application::new("admin", ClientKind::Admin, "default", &key);
+    run(config, &store_url, Some(config_path), vec![admin], Some(&key_path)).await
+}
+
+pub async fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
+    let mut config = ixn_config::load_file(&args.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(l) = args.listen {
+        config.server.listen = l;
+    }
+    if let Some(d) = args.data_dir {
+        config.server.data_dir = Some(d);
+    }
+    if let Some(s) = args.store {
+        config.server.store = Some(s);
+    }
+    let data_dir = config.server.data_dir.clone().unwrap_or_else(|| PathBuf::from("ixn-data"));
+    let store_url = match &config.server.store {
+        Some(s) => s.clone(),
+        None => {
+            std::fs::create_dir_all(&data_dir)?;
+            format!("sqlite://{}", data_dir.join("ixn.db").display())
+        }
+    };
+    run(config, &store_url, Some(args.config), Vec::new(), None).await
+}
+
+async fn run(
+    config: Config,
+    store_url: &str,
+    config_path: Option<PathBuf>,
+    extra_applications: Vec<Application>,
+    key_path: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let store = ixn_store::open(store_url).await.with_context(|| format!("opening store {}", redact(store_url)))?;
+    let server = ixn_server::start(ServerOptions { config, store, config_path, extra_applications }).await?;
+    println!("ixn listening on {}", server.base_url());
+    if let Some(p) = key_path {
+        println!("admin API key: {} (use it as `Authorization: Bearer <key>`)", p.display());
+    }
+    server.run_until_signal().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the admin key, or generates one (32 random bytes, hex) readable by the owner only.
+fn admin_key(path: &Path) -> anyhow::Result<String> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let key = existing.trim().to_owned();
+        if key.len() >= 16 {
+            return Ok(key);
+        }
+    }
+    let bytes: [u8; 32] = rand::random();
+    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(path, &key).with_context(|| format!("writing {}", path.display()))?;
+    Ok(key)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, format!("{text}\n"))
+}
+
+/// A store URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}
