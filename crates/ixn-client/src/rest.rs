@@ -15,11 +15,10 @@ pub struct RestClient {
 
 impl RestClient {
     pub fn new(base_url: &str, api_key: &str, tls: &TlsOptions) -> Result<RestClient, ClientError> {
-        let mut builder = reqwest::Client::builder();
-        if base_url.starts_with("https://") {
-            builder = builder.use_preconfigured_tls((*tls.client_config()?).clone());
-        }
-        let http = builder.build().map_err(|e| ClientError::Connection(e.to_string()))?;
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls((*tls.client_config()?).clone())
+            .build()
+            .map_err(|e| ClientError::Connection(e.to_string()))?;
         Ok(RestClient { base: base_url.trim_end_matches('/').to_owned(), api_key: api_key.to_owned(), http })
     }
 

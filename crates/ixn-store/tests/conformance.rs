@@ -95,3 +95,79 @@ async fn postgres_passes_the_conformance_suite() {
         std::panic::resume_unwind(e.into_panic());
     }
 }
+
+/// A connection killed under the store fails at most the call that meets it; the next calls
+/// reconnect (the server retries the batch, which is idempotent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_reconnects_after_its_connections_are_killed() {
+    let schema = unique_schema();
+    // The application name lets this test kill its own connections and nobody else's.
+    let url = format!("{PG_URL}?application_name={schema}&schema={schema}");
+    let store = match PgStore::connect(&url).await {
+        Ok(store) => Arc::new(store),
+        Err(e) if std::env::var("IXN_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("PostgreSQL at {PG_URL} is required (IXN_REQUIRE_SERVICES=1) but unreachable: {e}")
+        }
+        Err(e) => {
+            eprintln!("NOTICE: skipping the PostgreSQL reconnect test, {PG_URL} is unreachable: {e}");
+            return;
+        }
+    };
+    let run = tokio::spawn({
+        let store = store.clone();
+        let schema = schema.clone();
+        async move {
+            let first = conformance::minimal("t-reconnect", "conf-reconnect-1", 1);
+            let batch = ixn_store::WriteBatch {
+                interactions: vec![first.clone()],
+                ..Default::default()
+            };
+            store.commit(&batch).await.expect("first commit");
+            assert!(store.get("t-reconnect", &first.id).await.expect("get").is_some());
+
+            let (admin, conn) = tokio_postgres::connect(PG_URL, tokio_postgres::NoTls)
+                .await
+                .expect("admin");
+            tokio::spawn(conn);
+            let killed = admin
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                    &[&schema],
+                )
+                .await
+                .expect("terminate");
+            assert!(
+                killed >= 2,
+                "writer and reader connections were killed ({killed})"
+            );
+
+            let second = conformance::minimal("t-reconnect", "conf-reconnect-2", 2);
+            let batch = ixn_store::WriteBatch {
+                interactions: vec![second.clone()],
+                ..Default::default()
+            };
+            // The first attempt may still meet the dead connection; the retry must not.
+            if let Err(e) = store.commit(&batch).await {
+                eprintln!("commit on a killed connection failed as allowed: {e}");
+                store.commit(&batch).await.expect("commit after reconnect");
+            }
+            let mut found = None;
+            for _ in 0..3 {
+                match store.get("t-reconnect", &second.id).await {
+                    Ok(row) => {
+                        found = row;
+                        break;
+                    }
+                    Err(e) => eprintln!("read on a killed connection failed as allowed: {e}"),
+                }
+            }
+            assert_eq!(found, Some(second));
+        }
+    });
+    let outcome = run.await;
+    drop(store);
+    drop_schema(&schema).await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
