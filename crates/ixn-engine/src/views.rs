@@ -37,14 +37,16 @@ pub(crate) struct ViewState {
     pub in_flight: u32,
 }
 
+/// (tenant, workbin, owner) → content in placement order (placed at, submit seq).
+pub(crate) type WorkbinContents = HashMap<(Name, Name, Name), BTreeSet<(Timestamp, u64, Slot)>>;
+
 #[derive(Debug)]
 pub(crate) struct ViewIndexes {
     pub views: Vec<ViewState>,
     /// (tenant, queue) → views of that queue.
     by_queue: HashMap<(Name, Name), Vec<u16>>,
     pub queue_counts: HashMap<(Name, Name), QueueCounts>,
-    /// (tenant, workbin, owner) → content in placement order.
-    pub workbins: HashMap<(Name, Name, Name), BTreeSet<(Timestamp, u64, Slot)>>,
+    pub workbins: WorkbinContents,
     scheduled: BTreeSet<(Timestamp, Slot)>,
 }
 

@@ -68,6 +68,17 @@ struct WriterSlot {
     custom: Vec<CustomProperty>,
 }
 
+impl WriterSlot {
+    /// After a failed write the connection is dropped and a fresh one opened on next use:
+    /// the failure may be a connection the client has not yet noticed is dead, and a new
+    /// connection costs little next to a commit that keeps failing.
+    fn settle<T>(&mut self, result: &Result<T, StoreError>) {
+        if result.is_err() {
+            self.conn = None;
+        }
+    }
+}
+
 struct Writer {
     client: Client,
     /// Prepared statements of this connection by SQL text (prepared once, reused per batch).
@@ -146,16 +157,51 @@ impl PgStore {
     }
 
     /// A read connection, reconnected if it was closed.
-    async fn reader(&self) -> Result<Arc<Client>, StoreError> {
-        let slot = &self.inner.readers[self.inner.next_reader.fetch_add(1, Ordering::Relaxed) % READERS];
-        let current = slot.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    async fn reader(&self) -> Result<ReadConn, StoreError> {
+        let slot = self.inner.next_reader.fetch_add(1, Ordering::Relaxed) % READERS;
+        let current = self.inner.readers[slot]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         if let Some(client) = current.filter(|c| !c.is_closed()) {
-            return Ok(client);
+            return Ok(ReadConn { slot, client });
         }
         let client = Arc::new(self.inner.open(false).await?);
-        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(client.clone());
-        Ok(client)
+        *self.inner.readers[slot]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(client.clone());
+        Ok(ReadConn { slot, client })
     }
+
+    /// Passes a read's result through, first forgetting its connection if the connection was
+    /// lost (the error may arrive before the client notices it is closed).
+    fn checked<T>(&self, conn: &ReadConn, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        let lost = matches!(&result, Err(StoreError::Postgres(e)) if connection_lost(e));
+        if lost {
+            let mut slot = self.inner.readers[conn.slot]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, &conn.client)) {
+                *slot = None;
+            }
+        }
+        result
+    }
+}
+
+/// A read connection and the slot it came from.
+struct ReadConn {
+    slot: usize,
+    client: Arc<Client>,
+}
+
+/// Whether an error means the connection is unusable: closed, broken, or the server ending it
+/// (SQLSTATE classes 08 connection exception and 57P operator intervention).
+fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    e.is_closed()
+        || e.code()
+            .is_some_and(|c| c.code().starts_with("08") || c.code().starts_with("57P"))
+        || e.source().is_some_and(|s| s.is::<std::io::Error>())
 }
 
 impl Inner {
@@ -618,7 +664,9 @@ impl Store for PgStore {
     async fn ensure_custom_properties(&self, props: &[CustomProperty]) -> Result<(), StoreError> {
         let mut slot = self.inner.writer.lock().await;
         let w = Self::writer(&mut slot, &self.inner).await?;
-        add_custom_columns(&mut w.client, props).await?;
+        let result = add_custom_columns(&mut w.client, props).await;
+        slot.settle(&result);
+        result?;
         slot.custom = props.to_vec();
         Ok(())
     }
@@ -630,76 +678,96 @@ impl Store for PgStore {
         let mut slot = self.inner.writer.lock().await;
         let custom = slot.custom.clone();
         let w = Self::writer(&mut slot, &self.inner).await?;
-        write_batch(w, &custom, batch).await
+        let result = write_batch(w, &custom, batch).await;
+        slot.settle(&result);
+        result
     }
 
     async fn load_live(&self, sink: &mut (dyn FnMut(Interaction) + Send)) -> Result<u64, StoreError> {
-        let client = self.reader().await?;
+        let conn = self.reader().await?;
         let sql = format!(
             "SELECT {} FROM interactions WHERE state <> 'stopped' ORDER BY submit_seq",
             rows::select_list()
         );
-        let stream = client
-            .query_raw(sql.as_str(), std::iter::empty::<&(dyn ToSql + Sync)>())
-            .await?;
-        pin_mut!(stream);
-        let mut count = 0u64;
-        while let Some(row) = stream.try_next().await? {
-            sink(rows::decode(&row)?);
-            count += 1;
+        let result = async {
+            let stream = conn
+                .client
+                .query_raw(sql.as_str(), std::iter::empty::<&(dyn ToSql + Sync)>())
+                .await?;
+            pin_mut!(stream);
+            let mut count = 0u64;
+            while let Some(row) = stream.try_next().await? {
+                sink(rows::decode(&row)?);
+                count += 1;
+            }
+            Ok(count)
         }
-        Ok(count)
+        .await;
+        self.checked(&conn, result)
     }
 
     async fn get(&self, tenant: &str, id: &InteractionId) -> Result<Option<Interaction>, StoreError> {
-        let client = self.reader().await?;
+        let conn = self.reader().await?;
         let sql = format!(
             "SELECT {} FROM interactions WHERE id = $1 AND tenant = $2",
             rows::select_list()
         );
-        let row = client.query_opt(sql.as_str(), &[&id.as_str(), &tenant]).await?;
+        let row = conn
+            .client
+            .query_opt(sql.as_str(), &[&id.as_str(), &tenant])
+            .await;
+        let row = self.checked(&conn, row.map_err(StoreError::from))?;
         row.as_ref().map(rows::decode).transpose()
     }
 
     async fn find(&self, query: &StoreQuery) -> Result<Vec<Interaction>, StoreError> {
         let (sql, params) = find_sql(query)?;
-        let client = self.reader().await?;
-        let found = client.query(sql.as_str(), &as_refs(&params)).await?;
+        let conn = self.reader().await?;
+        let found = conn.client.query(sql.as_str(), &as_refs(&params)).await;
+        let found = self.checked(&conn, found.map_err(StoreError::from))?;
         found.iter().map(rows::decode).collect()
     }
 
     async fn purge_stopped(&self, before: Timestamp, limit: u64) -> Result<u64, StoreError> {
         let mut slot = self.inner.writer.lock().await;
         let w = Self::writer(&mut slot, &self.inner).await?;
-        let n = w
+        let result = w
             .client
             .execute(
                 "DELETE FROM interactions WHERE id IN (SELECT id FROM interactions \
                  WHERE state = 'stopped' AND completed_at < $1 LIMIT $2)",
                 &[&before.millis(), &rows::sql_u64(limit)],
             )
-            .await?;
-        Ok(n)
+            .await
+            .map_err(StoreError::from);
+        slot.settle(&result);
+        result
     }
 
     async fn outbox_read(&self, after: u64, limit: u64) -> Result<Vec<OutboxEvent>, StoreError> {
-        let client = self.reader().await?;
-        let found = client
+        let conn = self.reader().await?;
+        let found = conn
+            .client
             .query(
                 "SELECT seq, event_time, name, interaction_id, payload FROM outbox \
                  WHERE seq > $1 ORDER BY seq LIMIT $2",
                 &[&rows::sql_u64(after), &rows::sql_u64(limit)],
             )
-            .await?;
+            .await;
+        let found = self.checked(&conn, found.map_err(StoreError::from))?;
         found.iter().map(outbox_event).collect()
     }
 
     async fn outbox_delete_upto(&self, upto: u64) -> Result<u64, StoreError> {
         let mut slot = self.inner.writer.lock().await;
         let w = Self::writer(&mut slot, &self.inner).await?;
-        Ok(w.client
+        let result = w
+            .client
             .execute("DELETE FROM outbox WHERE seq <= $1", &[&rows::sql_u64(upto)])
-            .await?)
+            .await
+            .map_err(StoreError::from);
+        slot.settle(&result);
+        result
     }
 
     async fn last_event_seq(&self) -> Result<u64, StoreError> {
@@ -707,20 +775,26 @@ impl Store for PgStore {
     }
 
     async fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let client = self.reader().await?;
-        let row = client
+        let conn = self.reader().await?;
+        let row = conn
+            .client
             .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
-            .await?;
+            .await;
+        let row = self.checked(&conn, row.map_err(StoreError::from))?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
-        let client = self.reader().await?;
+        let conn = self.reader().await?;
+        let (by_state, outbox) = tokio::join!(
+            conn.client
+                .query("SELECT state, count(*) FROM interactions GROUP BY state", &[]),
+            conn.client.query_one("SELECT count(*) FROM outbox", &[]),
+        );
+        let by_state = self.checked(&conn, by_state.map_err(StoreError::from))?;
+        let outbox = self.checked(&conn, outbox.map_err(StoreError::from))?;
         let mut stats = StoreStats::default();
-        for r in client
-            .query("SELECT state, count(*) FROM interactions GROUP BY state", &[])
-            .await?
-        {
+        for r in by_state {
             let (state, n): (&str, i64) = (r.try_get(0)?, r.try_get(1)?);
             if state == "stopped" {
                 stats.stopped_interactions = n as u64;
@@ -728,11 +802,7 @@ impl Store for PgStore {
                 stats.live_interactions += n as u64;
             }
         }
-        let outbox: i64 = client
-            .query_one("SELECT count(*) FROM outbox", &[])
-            .await?
-            .try_get(0)?;
-        stats.outbox_events = outbox as u64;
+        stats.outbox_events = outbox.try_get::<_, i64>(0)? as u64;
         Ok(stats)
     }
 }
