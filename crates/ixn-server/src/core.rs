@@ -40,10 +40,27 @@ impl Reply {
 /// Messages to the core actor.
 #[derive(Debug)]
 pub(crate) enum CoreMsg {
-    Register { ctx: ClientCtx, tx: mpsc::UnboundedSender<WsOut>, notify_properties_changed: bool },
-    Unregister { client_id: u64 },
-    Request { ctx: ClientCtx, reference_id: u64, request: Request, reply: Reply },
-    ApplyProcess { process: Box<BusinessProcess>, settings: Box<Settings>, reply: oneshot::Sender<()> },
+    Register {
+        ctx: ClientCtx,
+        tx: mpsc::UnboundedSender<WsOut>,
+        notify_properties_changed: bool,
+    },
+    Unregister {
+        client_id: u64,
+    },
+    Request {
+        ctx: ClientCtx,
+        reference_id: u64,
+        request: Request,
+        reply: Reply,
+    },
+    ApplyProcess {
+        process: Box<BusinessProcess>,
+        settings: Box<Settings>,
+        reply: oneshot::Sender<()>,
+    },
+    /// Stop taking requests, commit what was applied, and end.
+    Shutdown,
 }
 
 #[derive(Debug)]
@@ -73,7 +90,14 @@ pub(crate) fn now() -> Timestamp {
 
 impl Core {
     pub fn new(engine: Engine, shared: Arc<Shared>, writer: mpsc::Sender<Job>) -> Core {
-        Core { engine, shared, sessions: HashMap::new(), releases: Vec::new(), writer, writer_busy: false }
+        Core {
+            engine,
+            shared,
+            sessions: HashMap::new(),
+            releases: Vec::new(),
+            writer,
+            writer_busy: false,
+        }
     }
 
     /// Runs until every request sender is gone, then flushes and returns.
@@ -84,8 +108,8 @@ impl Core {
                 biased;
                 Some(()) = done.recv() => self.writer_busy = false,
                 msg = rx.recv() => match msg {
+                    Some(CoreMsg::Shutdown) | None => break,
                     Some(m) => self.on_msg(m),
-                    None => break,
                 },
                 _ = tokio::time::sleep_until(next_tick) => {
                     next_tick = self.tick();
@@ -94,6 +118,10 @@ impl Core {
             let mut n = 0;
             while n < MAX_REQUESTS_PER_ROUND {
                 match rx.try_recv() {
+                    Ok(CoreMsg::Shutdown) => {
+                        rx.close();
+                        break;
+                    }
                     Ok(m) => self.on_msg(m),
                     Err(_) => break,
                 }
@@ -131,19 +159,31 @@ impl Core {
         for e in batch.events {
             let payload = serde_json::to_string(&e).unwrap_or_default();
             let text: Arc<str> = Arc::from(format!(r#"{{"event":"EventReporting","record":{payload}}}"#));
-            for s in self.sessions.values().filter(|s| s.subscribed && *s.ctx.tenant == *e.tenant) {
-                self.releases.push((Dest::Ws(s.tx.clone()), WsOut::Text(text.clone())));
+            for s in self
+                .sessions
+                .values()
+                .filter(|s| s.subscribed && *s.ctx.tenant == *e.tenant)
+            {
+                self.releases
+                    .push((Dest::Ws(s.tx.clone()), WsOut::Text(text.clone())));
             }
             events.push(OutboxEvent {
                 seq: e.seq,
                 time: e.time,
                 name: e.event.name().to_owned(),
-                interaction_id: e.interaction_id.as_deref().and_then(|i| ixn_model::InteractionId::parse(i).ok()),
+                interaction_id: e
+                    .interaction_id
+                    .as_deref()
+                    .and_then(|i| ixn_model::InteractionId::parse(i).ok()),
                 payload,
             });
         }
         let job = Job {
-            batch: WriteBatch { interactions: batch.interactions, events, meta: batch.meta },
+            batch: WriteBatch {
+                interactions: batch.interactions,
+                events,
+                meta: batch.meta,
+            },
             releases: std::mem::take(&mut self.releases),
         };
         if self.writer.send(job).await.is_ok() {
@@ -163,21 +203,40 @@ impl Core {
 
     fn on_msg(&mut self, msg: CoreMsg) {
         match msg {
-            CoreMsg::Register { ctx, tx, notify_properties_changed } => {
+            CoreMsg::Register {
+                ctx,
+                tx,
+                notify_properties_changed,
+            } => {
                 self.sessions.insert(
                     ctx.client_id,
-                    SessionEntry { ctx, tx, notify_properties_changed, subscribed: false },
+                    SessionEntry {
+                        ctx,
+                        tx,
+                        notify_properties_changed,
+                        subscribed: false,
+                    },
                 );
             }
             CoreMsg::Unregister { client_id } => {
                 self.sessions.remove(&client_id);
                 self.engine.client_gone(client_id);
             }
-            CoreMsg::Request { ctx, reference_id, request, reply } => self.on_request(ctx, reference_id, request, reply),
-            CoreMsg::ApplyProcess { process, settings, reply } => {
+            CoreMsg::Request {
+                ctx,
+                reference_id,
+                request,
+                reply,
+            } => self.on_request(ctx, reference_id, request, reply),
+            CoreMsg::ApplyProcess {
+                process,
+                settings,
+                reply,
+            } => {
                 self.engine.apply_process(&process, *settings, now());
                 let _ = reply.send(());
             }
+            CoreMsg::Shutdown => {}
         }
     }
 
@@ -192,7 +251,10 @@ impl Core {
                     }
                     None => ServerMessage::error(
                         Some(rid),
-                        &ProtocolError::new(ErrorCode::InvalidState, "subscriptions need a WebSocket connection"),
+                        &ProtocolError::new(
+                            ErrorCode::InvalidState,
+                            "subscriptions need a WebSocket connection",
+                        ),
                     ),
                 }
             }
@@ -231,16 +293,20 @@ impl Core {
                     Notify::Application { tenant, application } => {
                         s.ctx.tenant == *tenant && s.ctx.application == *application
                     }
-                    Notify::Holder { tenant, holder } => s.ctx.tenant == *tenant && s.ctx.holder_name() == *holder,
+                    Notify::Holder { tenant, holder } => {
+                        s.ctx.tenant == *tenant && s.ctx.holder_name() == *holder
+                    }
                     Notify::SubmitterWatching { tenant, application } => {
-                        s.notify_properties_changed && s.ctx.tenant == *tenant && s.ctx.application == *application
+                        s.notify_properties_changed
+                            && s.ctx.tenant == *tenant
+                            && s.ctx.application == *application
                     }
                 }
             };
             for s in self.sessions.values().filter(|s| matches(s)) {
-                self.releases.push((Dest::Ws(s.tx.clone()), WsOut::Message(msg.clone())));
+                self.releases
+                    .push((Dest::Ws(s.tx.clone()), WsOut::Message(msg.clone())));
             }
         }
     }
 }
-

@@ -66,7 +66,11 @@ async fn ready(State(shared): State<Arc<Shared>>) -> Response {
         "store": { "engine": shared.store.engine(), "writable": store_ok, "last_error": last_error },
         "loaded_interactions": shared.live_at_start.load(Ordering::Relaxed),
     });
-    let status = if ready && store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready && store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, axum::Json(body)).into_response()
 }
 
@@ -83,7 +87,11 @@ async fn openapi() -> Response {
 
 /// Validates a whole configuration and, unless `dry_run`, applies its business process and
 /// settings atomically. The `[server]` section of the running server is kept.
-pub(crate) async fn apply_config(shared: &Arc<Shared>, text: &str, dry_run: bool) -> Result<(), ProtocolError> {
+pub(crate) async fn apply_config(
+    shared: &Arc<Shared>,
+    text: &str,
+    dry_run: bool,
+) -> Result<(), ProtocolError> {
     let file = shared
         .config_path
         .as_ref()
@@ -99,17 +107,25 @@ pub(crate) async fn apply_config(shared: &Arc<Shared>, text: &str, dry_run: bool
     for app in &shared.extra_applications {
         config = config.with_application(app.clone());
     }
-    shared.store.ensure_custom_properties(&config.process.custom_properties).await.map_err(|e| {
-        tracing::warn!(error = %e, "custom-property columns could not be prepared");
-        ProtocolError::of(ErrorCode::StoreUnavailable)
-    })?;
+    shared
+        .store
+        .ensure_custom_properties(&config.process.custom_properties)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "custom-property columns could not be prepared");
+            ProtocolError::of(ErrorCode::StoreUnavailable)
+        })?;
     let (tx, rx) = oneshot::channel();
     let msg = CoreMsg::ApplyProcess {
         process: Box::new(config.process.clone()),
         settings: Box::new(config.settings.clone()),
         reply: tx,
     };
-    shared.core.send(msg).await.map_err(|_| ProtocolError::of(ErrorCode::ShuttingDown))?;
+    shared
+        .core
+        .send(msg)
+        .await
+        .map_err(|_| ProtocolError::of(ErrorCode::ShuttingDown))?;
     rx.await.map_err(|_| ProtocolError::of(ErrorCode::ShuttingDown))?;
     shared.kpi.configure(&config.settings);
     shared.set_config(config);

@@ -35,9 +35,12 @@ impl Kpi {
 
     /// Switches collection on or off (hot-applied with the configuration).
     pub fn configure(&self, s: &Settings) {
-        self.collect_requests.store(s.collect_request_counters, Ordering::Relaxed);
-        self.collect_errors.store(s.collect_error_counters, Ordering::Relaxed);
-        self.collect_esp_errors.store(s.collect_esp_error_counters, Ordering::Relaxed);
+        self.collect_requests
+            .store(s.collect_request_counters, Ordering::Relaxed);
+        self.collect_errors
+            .store(s.collect_error_counters, Ordering::Relaxed);
+        self.collect_esp_errors
+            .store(s.collect_esp_error_counters, Ordering::Relaxed);
     }
 
     pub fn request(&self, name: &'static str) {
@@ -79,9 +82,21 @@ impl Kpi {
             })
         };
         KpiCounters {
-            requests: collect(&self.collect_requests, &mut Request::NAMES.iter().copied(), &self.requests),
-            errors: collect(&self.collect_errors, &mut ErrorCode::ALL.iter().map(|c| c.name()), &self.errors),
-            esp_errors: collect(&self.collect_esp_errors, &mut Request::NAMES.iter().copied(), &self.esp_errors),
+            requests: collect(
+                &self.collect_requests,
+                &mut Request::NAMES.iter().copied(),
+                &self.requests,
+            ),
+            errors: collect(
+                &self.collect_errors,
+                &mut ErrorCode::ALL.iter().map(|c| c.name()),
+                &self.errors,
+            ),
+            esp_errors: collect(
+                &self.collect_esp_errors,
+                &mut Request::NAMES.iter().copied(),
+                &self.esp_errors,
+            ),
         }
     }
 }

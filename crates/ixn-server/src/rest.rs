@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ixn_engine::ClientCtx;
 use ixn_protocol::{
-    Envelope, ErrorBody, ErrorCode, GetInteraction, GetQueues, ProtocolError, Request, ServerMessage, StopProcessing,
-    Submit,
+    Envelope, ErrorBody, ErrorCode, GetInteraction, GetQueues, ProtocolError, Request, ServerMessage,
+    StopProcessing, Submit,
 };
 use serde_json::{Value as Json, json};
 use tokio::sync::oneshot;
@@ -31,9 +31,17 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<ClientCtx, Proto
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| ProtocolError::new(ErrorCode::AuthenticationFailed, "missing `Authorization: Bearer <api key>`"))?;
+        .ok_or_else(|| {
+            ProtocolError::new(
+                ErrorCode::AuthenticationFailed,
+                "missing `Authorization: Bearer <api key>`",
+            )
+        })?;
     let config = shared.config();
-    let app = config.process.application_by_key(key.trim()).ok_or_else(|| ProtocolError::of(ErrorCode::AuthenticationFailed))?;
+    let app = config
+        .process
+        .application_by_key(key.trim())
+        .ok_or_else(|| ProtocolError::of(ErrorCode::AuthenticationFailed))?;
     let mut ctx = crate::session::client_ctx(shared, app, None);
     ctx.client_id = rest_client_id(&app.name);
     Ok(ctx)
@@ -52,15 +60,21 @@ fn rest_client_id(app: &str) -> u64 {
 async fn call(shared: &Arc<Shared>, ctx: &ClientCtx, request: Request) -> ServerMessage {
     let (tx, rx) = oneshot::channel();
     crate::session::dispatch(shared, ctx, 0, request, Reply::Rest(tx)).await;
-    rx.await.unwrap_or_else(|_| ServerMessage::error(Some(0), &ProtocolError::of(ErrorCode::ShuttingDown)))
+    rx.await
+        .unwrap_or_else(|_| ServerMessage::error(Some(0), &ProtocolError::of(ErrorCode::ShuttingDown)))
 }
 
 fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, ProtocolError> {
     if body.is_empty() {
-        return serde_json::from_str("{}").map_err(|e| ProtocolError::new(ErrorCode::InvalidField, format!("{what}: {e}")));
+        return serde_json::from_str("{}")
+            .map_err(|e| ProtocolError::new(ErrorCode::InvalidField, format!("{what}: {e}")));
     }
     serde_json::from_slice(body).map_err(|e| {
-        let code = if e.is_syntax() || e.is_eof() { ErrorCode::MalformedMessage } else { ErrorCode::InvalidField };
+        let code = if e.is_syntax() || e.is_eof() {
+            ErrorCode::MalformedMessage
+        } else {
+            ErrorCode::InvalidField
+        };
         ProtocolError::new(code, format!("{what}: {e}"))
     })
 }
@@ -68,8 +82,13 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes, what: &str) -> Resul
 /// Maps an answer carrying one interaction to `status` + the interaction.
 fn interaction_response(msg: ServerMessage, status: StatusCode) -> Response {
     match msg {
-        ServerMessage::EventAck { interaction: Some(ix), .. }
-        | ServerMessage::EventInteractionProperties { interaction: ix, .. } => (status, axum::Json(ix)).into_response(),
+        ServerMessage::EventAck {
+            interaction: Some(ix),
+            ..
+        }
+        | ServerMessage::EventInteractionProperties { interaction: ix, .. } => {
+            (status, axum::Json(ix)).into_response()
+        }
         ServerMessage::EventError { error, .. } => {
             let code = ErrorCode::from_code(error.code).unwrap_or(ErrorCode::Internal);
             error_response(&ProtocolError::new(code, error.message))
@@ -99,7 +118,12 @@ pub(crate) async fn get_interaction(
         Ok(c) => c,
         Err(e) => return error_response(&e),
     };
-    let msg = call(&shared, &ctx, Request::GetInteraction(GetInteraction { interaction_id: id })).await;
+    let msg = call(
+        &shared,
+        &ctx,
+        Request::GetInteraction(GetInteraction { interaction_id: id }),
+    )
+    .await;
     interaction_response(msg, StatusCode::OK)
 }
 
@@ -123,7 +147,15 @@ pub(crate) async fn stop(
         Ok(b) => b,
         Err(e) => return error_response(&e),
     };
-    let msg = call(&shared, &ctx, Request::StopProcessing(StopProcessing { interaction_id: id, reason: b.reason })).await;
+    let msg = call(
+        &shared,
+        &ctx,
+        Request::StopProcessing(StopProcessing {
+            interaction_id: id,
+            reason: b.reason,
+        }),
+    )
+    .await;
     interaction_response(msg, StatusCode::OK)
 }
 
@@ -156,9 +188,12 @@ pub(crate) async fn request(State(shared): State<Arc<Shared>>, headers: HeaderMa
     };
     let (tx, rx) = oneshot::channel();
     crate::session::dispatch(&shared, &ctx, env.reference_id, env.request, Reply::Rest(tx)).await;
-    let msg = rx
-        .await
-        .unwrap_or_else(|_| ServerMessage::error(Some(env.reference_id), &ProtocolError::of(ErrorCode::ShuttingDown)));
+    let msg = rx.await.unwrap_or_else(|_| {
+        ServerMessage::error(
+            Some(env.reference_id),
+            &ProtocolError::of(ErrorCode::ShuttingDown),
+        )
+    });
     let status = match &msg {
         ServerMessage::EventError { error, .. } => ErrorCode::from_code(error.code)
             .and_then(|c| StatusCode::from_u16(c.http_status()).ok())
@@ -259,8 +294,14 @@ mod tests {
     fn every_route_is_documented() {
         let doc = super::openapi_document();
         for (method, path) in crate::http::PATHS {
-            assert!(doc["paths"][path][method].is_object(), "{method} {path} missing from openapi.json");
+            assert!(
+                doc["paths"][path][method].is_object(),
+                "{method} {path} missing from openapi.json"
+            );
         }
-        assert_eq!(doc["paths"].as_object().map(|m| m.len()), Some(crate::http::PATHS.len()));
+        assert_eq!(
+            doc["paths"].as_object().map(|m| m.len()),
+            Some(crate::http::PATHS.len())
+        );
     }
 }

@@ -11,8 +11,8 @@ use ixn_engine::{ClientCtx, find_window};
 use ixn_model::condition::{Condition, OrderBy};
 use ixn_model::{ClientKind, InteractionId, Name};
 use ixn_protocol::{
-    Envelope, ErrorCode, FindInteractions, InteractionView, PROTOCOL_VERSION, ProtocolError, RegisterClient, Request,
-    ServerMessage,
+    Envelope, ErrorCode, FindInteractions, InteractionView, PROTOCOL_VERSION, ProtocolError, RegisterClient,
+    Request, ServerMessage,
 };
 use ixn_store::StoreQuery;
 use tokio::sync::mpsc;
@@ -46,11 +46,23 @@ pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>) {
     });
     let mut ctx: Option<ClientCtx> = None;
     let mut auth_failures = 0;
-    while let Some(Ok(msg)) = stream.next().await {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let msg = tokio::select! {
+            m = stream.next() => match m {
+                Some(Ok(m)) => m,
+                _ => break,
+            },
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
         let text = match msg {
             Message::Text(t) => t,
             Message::Binary(_) => {
-                reject(&tx, None, ProtocolError::new(ErrorCode::MalformedMessage, "send JSON in text frames"));
+                reject(
+                    &tx,
+                    None,
+                    ProtocolError::new(ErrorCode::MalformedMessage, "send JSON in text frames"),
+                );
                 continue;
             }
             Message::Close(_) => break,
@@ -59,7 +71,11 @@ pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>) {
         if text.len() > shared.max_frame_size {
             let e = ProtocolError::new(
                 ErrorCode::FrameTooLarge,
-                format!("message of {} bytes is larger than max-frame-size ({})", text.len(), shared.max_frame_size),
+                format!(
+                    "message of {} bytes is larger than max-frame-size ({})",
+                    text.len(),
+                    shared.max_frame_size
+                ),
             );
             reject(&tx, None, e);
             continue;
@@ -103,12 +119,23 @@ pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>) {
                     }
                 }
             },
-            (None, _) => reject(&tx, Some(env.reference_id), ProtocolError::of(ErrorCode::NotRegistered)),
-            (Some(c), request) => dispatch(&shared, c, env.reference_id, request, Reply::Ws(tx.clone())).await,
+            (None, _) => reject(
+                &tx,
+                Some(env.reference_id),
+                ProtocolError::of(ErrorCode::NotRegistered),
+            ),
+            (Some(c), request) => {
+                dispatch(&shared, c, env.reference_id, request, Reply::Ws(tx.clone())).await
+            }
         }
     }
     if let Some(c) = ctx {
-        let _ = shared.core.send(CoreMsg::Unregister { client_id: c.client_id }).await;
+        let _ = shared
+            .core
+            .send(CoreMsg::Unregister {
+                client_id: c.client_id,
+            })
+            .await;
     }
     drop(tx);
     let _ = writer.await;
@@ -161,7 +188,13 @@ fn fail(shared: &Shared, reply: Reply, rid: u64, e: ProtocolError) {
 
 /// Handles one request of an authenticated client. The answer goes to `reply`, either
 /// directly (connection-level requests, store reads) or after the core's commit.
-pub(crate) async fn dispatch(shared: &Arc<Shared>, ctx: &ClientCtx, rid: u64, request: Request, reply: Reply) {
+pub(crate) async fn dispatch(
+    shared: &Arc<Shared>,
+    ctx: &ClientCtx,
+    rid: u64,
+    request: Request,
+    reply: Reply,
+) {
     shared.kpi.request(request.name());
     if !request.allowed_for(ctx.kind) {
         let e = ProtocolError::new(
@@ -171,10 +204,20 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, ctx: &ClientCtx, rid: u64, re
         return fail(shared, reply, rid, e);
     }
     match request {
-        Request::RegisterClient(_) => fail(shared, reply, rid, ProtocolError::of(ErrorCode::AlreadyRegistered)),
-        Request::Ping(_) => {
-            answer(reply, ServerMessage::EventPing { reference_id: rid, time: now(), counters: shared.kpi.snapshot() })
-        }
+        Request::RegisterClient(_) => fail(
+            shared,
+            reply,
+            rid,
+            ProtocolError::of(ErrorCode::AlreadyRegistered),
+        ),
+        Request::Ping(_) => answer(
+            reply,
+            ServerMessage::EventPing {
+                reference_id: rid,
+                time: now(),
+                counters: shared.kpi.snapshot(),
+            },
+        ),
         Request::ApplyConfig(r) => match crate::http::apply_config(shared, &r.config, r.dry_run).await {
             Ok(()) => answer(reply, ServerMessage::ack(rid)),
             Err(e) => fail(shared, reply, rid, e),
@@ -184,20 +227,30 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, ctx: &ClientCtx, rid: u64, re
             let tenant = ctx.tenant.to_string();
             tokio::spawn(async move {
                 match find_in_store(&shared, tenant, r).await {
-                    Ok(interactions) => {
-                        answer(reply, ServerMessage::EventFoundInteractions { reference_id: rid, interactions })
-                    }
+                    Ok(interactions) => answer(
+                        reply,
+                        ServerMessage::EventFoundInteractions {
+                            reference_id: rid,
+                            interactions,
+                        },
+                    ),
                     Err(e) => fail(&shared, reply, rid, e),
                 }
             });
         }
         Request::Submit(r) if r.interaction_id.is_some() => {
             // Ids may not repeat ids kept as history either.
-            let id = r.interaction_id.as_deref().and_then(|i| InteractionId::parse(i).ok());
+            let id = r
+                .interaction_id
+                .as_deref()
+                .and_then(|i| InteractionId::parse(i).ok());
             if let Some(id) = id {
                 match shared.store.get(&ctx.tenant, &id).await {
                     Ok(Some(_)) => {
-                        let e = ProtocolError::new(ErrorCode::DuplicateInteraction, format!("{id} already exists"));
+                        let e = ProtocolError::new(
+                            ErrorCode::DuplicateInteraction,
+                            format!("{id} already exists"),
+                        );
                         return fail(shared, reply, rid, e);
                     }
                     Ok(None) => {}
@@ -211,7 +264,12 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, ctx: &ClientCtx, rid: u64, re
 }
 
 async fn to_core(shared: &Shared, ctx: &ClientCtx, rid: u64, request: Request, reply: Reply) {
-    let msg = CoreMsg::Request { ctx: ctx.clone(), reference_id: rid, request, reply };
+    let msg = CoreMsg::Request {
+        ctx: ctx.clone(),
+        reference_id: rid,
+        request,
+        reply,
+    };
     if let Err(mpsc::error::SendError(CoreMsg::Request { reply, .. })) = shared.core.send(msg).await {
         fail(shared, reply, rid, ProtocolError::of(ErrorCode::ShuttingDown));
     }
@@ -234,7 +292,9 @@ async fn find_in_store(
 ) -> Result<Vec<InteractionView>, ProtocolError> {
     let (limit, offset) = find_window(&r)?;
     let props = shared.config().process.custom_properties.clone();
-    let bad = |e: ixn_model::condition::ConditionError| ProtocolError::new(ErrorCode::InvalidCondition, e.to_string());
+    let bad = |e: ixn_model::condition::ConditionError| {
+        ProtocolError::new(ErrorCode::InvalidCondition, e.to_string())
+    };
     let condition = Condition::parse(&r.condition, &props).map_err(bad)?;
     let order = match &r.order {
         Some(o) => OrderBy::parse(o, &props).map_err(bad)?,

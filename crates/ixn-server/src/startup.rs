@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub last_store_error: Mutex<Option<String>>,
     pub max_frame_size: usize,
     pub live_at_start: AtomicU64,
+    /// Turns true when the server stops; sessions close on it.
+    pub shutdown: watch::Receiver<bool>,
 }
 
 impl Shared {
@@ -96,11 +98,12 @@ impl RunningServer {
         self.shared.live_at_start.load(Ordering::Relaxed)
     }
 
-    /// Stops accepting, lets the core commit what it has, and waits for everything to finish.
+    /// Stops accepting, closes sessions, lets the core commit what it has, and waits for
+    /// everything to finish.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.listener.await;
-        drop(self.shared);
+        let _ = self.shared.core.send(CoreMsg::Shutdown).await;
         let _ = self.core.await;
         let _ = self.writer.await;
     }
@@ -131,7 +134,12 @@ async fn wait_for_signal() {
 /// Starts a server: loads the store into the engine, then opens the listener.
 pub async fn start(opts: ServerOptions) -> anyhow::Result<RunningServer> {
     let started = Instant::now();
-    let ServerOptions { mut config, store, config_path, extra_applications } = opts;
+    let ServerOptions {
+        mut config,
+        store,
+        config_path,
+        extra_applications,
+    } = opts;
     for app in &extra_applications {
         config = config.with_application(app.clone());
     }
@@ -143,16 +151,37 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<RunningServer> {
         .context("preparing custom-property columns")?;
 
     // 2. The engine continues the store's sequences and loads every live interaction.
-    let last_event_seq = store.last_event_seq().await.context("reading the outbox sequence")?;
-    let mut engine = Engine::new(&config.process, config.settings.clone(), config.server.node_id, last_event_seq);
-    if let Some(next) = store.meta_get("next_submit_seq").await?.and_then(|v| v.parse().ok()) {
+    let last_event_seq = store
+        .last_event_seq()
+        .await
+        .context("reading the outbox sequence")?;
+    let mut engine = Engine::new(
+        &config.process,
+        config.settings.clone(),
+        config.server.node_id,
+        last_event_seq,
+    );
+    if let Some(next) = store
+        .meta_get("next_submit_seq")
+        .await?
+        .and_then(|v| v.parse().ok())
+    {
         engine.set_next_submit_seq(next);
     }
     let t = now();
-    let loaded = store.load_live(&mut |ix| engine.load(ix, t)).await.context("loading live interactions")?;
-    tracing::info!(loaded, elapsed_ms = started.elapsed().as_millis() as u64, engine = store.engine(), "store loaded");
+    let loaded = store
+        .load_live(&mut |ix| engine.load(ix, t))
+        .await
+        .context("loading live interactions")?;
+    tracing::info!(
+        loaded,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        engine = store.engine(),
+        "store loaded"
+    );
 
     // 3. Core and writer.
+    let (shutdown, shutdown_rx) = watch::channel(false);
     let (core_tx, core_rx) = mpsc::channel(65_536);
     let (job_tx, job_rx) = mpsc::channel(1);
     let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -169,12 +198,12 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<RunningServer> {
         store_ok: AtomicBool::new(true),
         last_store_error: Mutex::new(None),
         live_at_start: AtomicU64::new(loaded),
+        shutdown: shutdown_rx.clone(),
     });
     let writer = tokio::spawn(crate::writer::run(shared.clone(), job_rx, done_tx));
     let core = tokio::spawn(Core::new(engine, shared.clone(), job_tx).run(core_rx, done_rx));
 
     // 4. Background purge of history past its retention.
-    let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(purge_history(shared.clone(), shutdown_rx.clone()));
 
     // 5. The listener.
@@ -182,7 +211,15 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<RunningServer> {
     let (addr, tls, listener) = crate::tls::serve(&config.server, app, shutdown_rx).await?;
     shared.ready.store(true, Ordering::Relaxed);
     tracing::info!(%addr, tls, elapsed_ms = started.elapsed().as_millis() as u64, "ready");
-    Ok(RunningServer { addr, tls, shutdown, listener, core, writer, shared })
+    Ok(RunningServer {
+        addr,
+        tls,
+        shutdown,
+        listener,
+        core,
+        writer,
+        shared,
+    })
 }
 
 /// Deletes stopped interactions older than `history-retention`, in batches.
@@ -198,7 +235,11 @@ async fn purge_history(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>)
         }
         let before = now().plus_millis(-(i64::from(settings.history_retention_min) * 60_000));
         loop {
-            match shared.store.purge_stopped(before, u64::from(settings.purge_batch_size)).await {
+            match shared
+                .store
+                .purge_stopped(before, u64::from(settings.purge_batch_size))
+                .await
+            {
                 Ok(n) => {
                     metrics::counter!("ixn_purged_interactions_total").increment(n);
                     if n < u64::from(settings.purge_batch_size) {

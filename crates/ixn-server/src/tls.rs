@@ -15,15 +15,22 @@ pub(crate) async fn serve(
     app: Router,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, bool, JoinHandle<()>)> {
-    let listener =
-        tokio::net::TcpListener::bind(&cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     match (&cfg.tls_cert, &cfg.tls_key) {
         (Some(cert), Some(key)) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                 .await
-                .with_context(|| format!("loading TLS certificate {} and key {}", cert.display(), key.display()))?;
+                .with_context(|| {
+                    format!(
+                        "loading TLS certificate {} and key {}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
             let handle = axum_server::Handle::new();
             let std_listener = listener.into_std()?;
             let server = axum_server::from_tcp_rustls(std_listener, tls).handle(handle.clone());
@@ -52,4 +59,3 @@ pub(crate) async fn serve(
         }
     }
 }
-

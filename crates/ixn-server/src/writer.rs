@@ -71,7 +71,8 @@ async fn commit_until_durable(shared: &Shared, batch: &WriteBatch) {
         match shared.store.commit(batch).await {
             Ok(()) => {
                 metrics::histogram!("ixn_commit_seconds").record(started.elapsed().as_secs_f64());
-                metrics::counter!("ixn_committed_interactions_total").increment(batch.interactions.len() as u64);
+                metrics::counter!("ixn_committed_interactions_total")
+                    .increment(batch.interactions.len() as u64);
                 metrics::counter!("ixn_reporting_events_total").increment(batch.events.len() as u64);
                 if !shared.store_ok.swap(true, Ordering::Relaxed) {
                     tracing::info!("store is writable again");
