@@ -19,16 +19,26 @@ impl RestClient {
             .use_preconfigured_tls((*tls.client_config()?).clone())
             .build()
             .map_err(|e| ClientError::Connection(e.to_string()))?;
-        Ok(RestClient { base: base_url.trim_end_matches('/').to_owned(), api_key: api_key.to_owned(), http })
+        Ok(RestClient {
+            base: base_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.to_owned(),
+            http,
+        })
     }
 
     async fn read<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| ClientError::Connection(e.to_string()))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Connection(e.to_string()))?;
         if !status.is_success() {
             return match serde_json::from_slice::<ErrorBody>(&bytes) {
                 Ok(e) => Err(ClientError::Server(e)),
-                Err(_) => Err(ClientError::Unexpected(format!("{status}: {}", String::from_utf8_lossy(&bytes)))),
+                Err(_) => Err(ClientError::Unexpected(format!(
+                    "{status}: {}",
+                    String::from_utf8_lossy(&bytes)
+                ))),
             };
         }
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected(e.to_string()))
@@ -39,23 +49,37 @@ impl RestClient {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
-        req.bearer_auth(&self.api_key).send().await.map_err(|e| ClientError::Connection(e.to_string()))
+        req.bearer_auth(&self.api_key)
+            .send()
+            .await
+            .map_err(|e| ClientError::Connection(e.to_string()))
     }
 
     /// `POST /v1/interactions`.
     pub async fn submit(&self, submit: &Submit) -> Result<InteractionView, ClientError> {
-        Self::read(self.send(self.http.post(self.url("/v1/interactions")).json(submit)).await?).await
+        Self::read(
+            self.send(self.http.post(self.url("/v1/interactions")).json(submit))
+                .await?,
+        )
+        .await
     }
 
     /// `GET /v1/interactions/{id}`.
     pub async fn get(&self, id: &str) -> Result<InteractionView, ClientError> {
-        Self::read(self.send(self.http.get(self.url(&format!("/v1/interactions/{id}")))).await?).await
+        Self::read(
+            self.send(self.http.get(self.url(&format!("/v1/interactions/{id}"))))
+                .await?,
+        )
+        .await
     }
 
     /// `POST /v1/interactions/{id}/stop`.
     pub async fn stop(&self, id: &str, reason: Option<Reason>) -> Result<InteractionView, ClientError> {
         let body = serde_json::json!({ "reason": reason });
-        let req = self.http.post(self.url(&format!("/v1/interactions/{id}/stop"))).json(&body);
+        let req = self
+            .http
+            .post(self.url(&format!("/v1/interactions/{id}/stop")))
+            .json(&body);
         Self::read(self.send(req).await?).await
     }
 
@@ -66,16 +90,28 @@ impl RestClient {
 
     /// `POST /v1/requests`: any protocol request; an EventError becomes [`ClientError::Server`].
     pub async fn request(&self, request: Request) -> Result<ServerMessage, ClientError> {
-        let body = Envelope { reference_id: 1, request }.to_json();
-        let resp = self.send(self.http.post(self.url("/v1/requests")).json(&body)).await?;
+        let body = Envelope {
+            reference_id: 1,
+            request,
+        }
+        .to_json();
+        let resp = self
+            .send(self.http.post(self.url("/v1/requests")).json(&body))
+            .await?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| ClientError::Connection(e.to_string()))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Connection(e.to_string()))?;
         match serde_json::from_slice::<ServerMessage>(&bytes) {
             Ok(ServerMessage::EventError { error, .. }) => Err(ClientError::Server(error)),
             Ok(m) => Ok(m),
             Err(_) => match serde_json::from_slice::<ErrorBody>(&bytes) {
                 Ok(e) => Err(ClientError::Server(e)),
-                Err(_) => Err(ClientError::Unexpected(format!("{status}: {}", String::from_utf8_lossy(&bytes)))),
+                Err(_) => Err(ClientError::Unexpected(format!(
+                    "{status}: {}",
+                    String::from_utf8_lossy(&bytes)
+                ))),
             },
         }
     }

@@ -21,8 +21,11 @@ impl TlsOptions {
         }
         if let Some(pem) = &self.extra_ca_pem {
             for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                let cert = cert.map_err(|e| ClientError::Connection(format!("reading CA certificate: {e}")))?;
-                roots.add(cert).map_err(|e| ClientError::Connection(format!("adding CA certificate: {e}")))?;
+                let cert =
+                    cert.map_err(|e| ClientError::Connection(format!("reading CA certificate: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| ClientError::Connection(format!("adding CA certificate: {e}")))?;
             }
         }
         let config = rustls::ClientConfig::builder_with_provider(provider)

@@ -59,9 +59,10 @@ impl Client {
         } else {
             None
         };
-        let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, true, connector)
-            .await
-            .map_err(|e| ClientError::Connection(format!("{url}: {e}")))?;
+        let (socket, _) =
+            tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, true, connector)
+                .await
+                .map_err(|e| ClientError::Connection(format!("{url}: {e}")))?;
         let (mut sink, mut stream) = socket.split();
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -90,7 +91,9 @@ impl Client {
                     tracing::warn!(text = %text.as_str(), "unreadable server message");
                     continue;
                 };
-                let waiter = m.reference_id().and_then(|r| reader_pending.lock().ok()?.remove(&r));
+                let waiter = m
+                    .reference_id()
+                    .and_then(|r| reader_pending.lock().ok()?.remove(&r));
                 match waiter {
                     Some(w) => {
                         let _ = w.send(m);
@@ -159,14 +162,23 @@ impl Client {
         if let Ok(mut p) = self.pending.lock() {
             p.insert(reference_id, tx);
         }
-        let text = Envelope { reference_id, request }.to_json().to_string();
-        self.out.send(text).map_err(|_| ClientError::Connection("connection closed".into()))?;
+        let text = Envelope {
+            reference_id,
+            request,
+        }
+        .to_json()
+        .to_string();
+        self.out
+            .send(text)
+            .map_err(|_| ClientError::Connection("connection closed".into()))?;
         Ok(rx)
     }
 
     /// Sends raw text (for tests of the server's input handling).
     pub fn send_raw(&self, text: impl Into<String>) -> Result<(), ClientError> {
-        self.out.send(text.into()).map_err(|_| ClientError::Connection("connection closed".into()))
+        self.out
+            .send(text.into())
+            .map_err(|_| ClientError::Connection("connection closed".into()))
     }
 
     /// The next pushed event (or unmatched answer), waiting at most `timeout`.
@@ -190,7 +202,10 @@ fn ws_url(base: &str) -> String {
 mod tests {
     #[test]
     fn urls() {
-        assert_eq!(super::ws_url("http://127.0.0.1:7070"), "ws://127.0.0.1:7070/v1/ws");
+        assert_eq!(
+            super::ws_url("http://127.0.0.1:7070"),
+            "ws://127.0.0.1:7070/v1/ws"
+        );
         assert_eq!(super::ws_url("https://h:1/"), "wss://h:1/v1/ws");
         assert_eq!(super::ws_url("127.0.0.1:7070"), "ws://127.0.0.1:7070/v1/ws");
         assert_eq!(super::ws_url("ws://x/v1/ws"), "ws://x/v1/ws");

@@ -1,7 +1,7 @@
 //! What a handled request causes besides its answer: reporting events (queued for the next
 //! batch) and notifications to other clients (delivered by the server after the commit).
 
-use ixn_model::{Interaction, Name, Timestamp};
+use ixn_model::{ClientKind, Interaction, Name, Timestamp};
 use ixn_protocol::{InteractionView, Party, ReportingEvent, ReportingEventKind, ServerMessage};
 
 use crate::{ClientCtx, Engine};
@@ -33,8 +33,15 @@ impl Output {
     }
 }
 
+/// The reporting party of a client: `agent` for desktops, `router` for routers, otherwise the
+/// client kind (`media-server`, `admin`, …).
 pub(crate) fn party_of(client: &ClientCtx) -> Party {
-    Party { kind: client.kind.as_str().to_owned(), name: client.holder_name().to_string() }
+    let kind = match client.kind {
+        ClientKind::AgentDesktop => "agent",
+        ClientKind::Router => "router",
+        other => other.as_str(),
+    };
+    Party { kind: kind.to_owned(), name: client.holder_name().to_string() }
 }
 
 pub(crate) fn view_of(ix: &Interaction) -> Box<InteractionView> {

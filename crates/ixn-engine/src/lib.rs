@@ -183,7 +183,11 @@ impl Engine {
         if std::mem::take(&mut self.submit_seq_dirty) {
             meta.push(("next_submit_seq".to_owned(), self.next_submit_seq.to_string()));
         }
-        Batch { interactions, events: std::mem::take(&mut self.pending_events), meta }
+        Batch {
+            interactions,
+            events: std::mem::take(&mut self.pending_events),
+            meta,
+        }
     }
 
     /// A live interaction of a tenant.

@@ -108,11 +108,18 @@ impl LiveSet {
     }
 
     pub fn slots(&self) -> impl Iterator<Item = Slot> + '_ {
-        self.entries.iter().enumerate().filter(|(_, e)| e.is_some()).map(|(i, _)| i as Slot)
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.is_some())
+            .map(|(i, _)| i as Slot)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (Slot, &Interaction)> + '_ {
-        self.entries.iter().enumerate().filter_map(|(i, e)| e.as_ref().map(|e| (i as Slot, &e.ix)))
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_ref().map(|e| (i as Slot, &e.ix)))
     }
 }
 

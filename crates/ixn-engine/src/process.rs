@@ -61,7 +61,11 @@ impl ProcessIndex {
             queue_list,
             views,
             view_ids,
-            workbins: bp.workbins.iter().map(|w| ((n(&w.tenant), n(&w.name)), w.owner_type)).collect(),
+            workbins: bp
+                .workbins
+                .iter()
+                .map(|w| ((n(&w.tenant), n(&w.name)), w.owner_type))
+                .collect(),
             custom_properties: bp.custom_properties.clone(),
         }
     }

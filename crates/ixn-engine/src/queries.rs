@@ -5,8 +5,8 @@
 use ixn_model::condition::{Condition, OrderBy};
 use ixn_model::{InteractionId, Name, Timestamp};
 use ixn_protocol::{
-    ErrorCode, FindInteractions, GetSnapshotInteractions, GetWorkbinContent, InteractionView, ProtocolError, QueueInfo,
-    ServerMessage, TakeSnapshot,
+    ErrorCode, FindInteractions, GetSnapshotInteractions, GetWorkbinContent, InteractionView, ProtocolError,
+    QueueInfo, ServerMessage, TakeSnapshot,
 };
 
 use crate::{ClientCtx, Engine};
@@ -30,7 +30,11 @@ fn bad_condition(what: &str, e: impl std::fmt::Display) -> ProtocolError {
 }
 
 impl Engine {
-    fn parse_query(&self, condition: Option<&str>, order: Option<&str>) -> Result<(Condition, OrderBy), ProtocolError> {
+    fn parse_query(
+        &self,
+        condition: Option<&str>,
+        order: Option<&str>,
+    ) -> Result<(Condition, OrderBy), ProtocolError> {
         let props = &self.process.custom_properties;
         let condition = match condition {
             Some(text) => Condition::parse(text, props).map_err(|e| bad_condition("condition", e))?,
@@ -59,7 +63,7 @@ impl Engine {
             .filter(|ix| ix.tenant == client.tenant)
             .filter(|ix| queue.is_none_or(|q| ix.queue.as_ref() == Some(q)))
             .filter(|ix| condition.eval(ix, now))
-            .map(|ix| (order.sort_key(ix, now), ix.id.clone()))
+            .map(|ix| (order.sort_key(ix, crate::views::ORDER_REFERENCE), ix.id.clone()))
             .collect();
         hits.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         hits.into_iter().map(|(_, id)| id).collect()
@@ -76,7 +80,10 @@ impl Engine {
                 s.last_used = now;
                 Ok(s.ids.clone())
             }
-            _ => Err(ProtocolError::new(ErrorCode::UnknownSnapshot, format!("no snapshot {snapshot_id}"))),
+            _ => Err(ProtocolError::new(
+                ErrorCode::UnknownSnapshot,
+                format!("no snapshot {snapshot_id}"),
+            )),
         }
     }
 }
@@ -105,8 +112,19 @@ pub(crate) fn take_snapshot(
     let snapshot_id = eng.next_snapshot_id;
     eng.next_snapshot_id += 1;
     let count = ids.len() as u64;
-    eng.snapshots.insert(snapshot_id, Snapshot { owner: client.client_id, ids, last_used: now });
-    Ok(ServerMessage::EventSnapshotTaken { reference_id: rid, snapshot_id, count })
+    eng.snapshots.insert(
+        snapshot_id,
+        Snapshot {
+            owner: client.client_id,
+            ids,
+            last_used: now,
+        },
+    );
+    Ok(ServerMessage::EventSnapshotTaken {
+        reference_id: rid,
+        snapshot_id,
+        count,
+    })
 }
 
 pub(crate) fn snapshot_page(
@@ -143,19 +161,26 @@ pub(crate) fn release_snapshot(
             eng.snapshots.remove(&snapshot_id);
             Ok(ServerMessage::ack(rid))
         }
-        _ => Err(ProtocolError::new(ErrorCode::UnknownSnapshot, format!("no snapshot {snapshot_id}"))),
+        _ => Err(ProtocolError::new(
+            ErrorCode::UnknownSnapshot,
+            format!("no snapshot {snapshot_id}"),
+        )),
     }
 }
 
 pub(crate) fn expire_snapshots(eng: &mut Engine, now: Timestamp) {
-    eng.snapshots.retain(|_, s| now.millis() - s.last_used.millis() < SNAPSHOT_IDLE_MS);
+    eng.snapshots
+        .retain(|_, s| now.millis() - s.last_used.millis() < SNAPSHOT_IDLE_MS);
 }
 
 /// Validates a find request's limits; shared with the server's history search.
 pub fn find_window(r: &FindInteractions) -> Result<(u32, u32), ProtocolError> {
     let limit = r.limit.unwrap_or(FIND_DEFAULT_LIMIT);
     if limit == 0 || limit > FIND_MAX_LIMIT {
-        return Err(ProtocolError::new(ErrorCode::InvalidValue, format!("limit must be 1..={FIND_MAX_LIMIT}")));
+        return Err(ProtocolError::new(
+            ErrorCode::InvalidValue,
+            format!("limit must be 1..={FIND_MAX_LIMIT}"),
+        ));
     }
     Ok((limit, r.offset))
 }
@@ -177,7 +202,10 @@ pub(crate) fn find(
         .filter_map(|id| eng.live.get_by_id(id))
         .map(InteractionView::from)
         .collect();
-    Ok(ServerMessage::EventFoundInteractions { reference_id: rid, interactions })
+    Ok(ServerMessage::EventFoundInteractions {
+        reference_id: rid,
+        interactions,
+    })
 }
 
 pub(crate) fn workbin_content(
@@ -192,7 +220,12 @@ pub(crate) fn workbin_content(
         .views
         .workbins
         .get(&key)
-        .map(|set| set.iter().filter_map(|(_, _, slot)| eng.live.get(*slot)).map(InteractionView::from).collect())
+        .map(|set| {
+            set.iter()
+                .filter_map(|(_, _, slot)| eng.live.get(*slot))
+                .map(InteractionView::from)
+                .collect()
+        })
         .unwrap_or_default();
     Ok(ServerMessage::EventWorkbinContent {
         reference_id: rid,
@@ -212,10 +245,17 @@ pub(crate) fn queues(eng: &Engine, client: &ClientCtx, rid: u64) -> ServerMessag
                 .iter()
                 .map(|q| {
                     let c = eng.views.counts(&client.tenant, q);
-                    QueueInfo { name: q.to_string(), depth: c.waiting, in_progress: c.in_progress }
+                    QueueInfo {
+                        name: q.to_string(),
+                        depth: c.waiting,
+                        in_progress: c.in_progress,
+                    }
                 })
                 .collect()
         })
         .unwrap_or_default();
-    ServerMessage::EventQueues { reference_id: rid, queues }
+    ServerMessage::EventQueues {
+        reference_id: rid,
+        queues,
+    }
 }

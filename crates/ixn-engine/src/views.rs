@@ -18,6 +18,11 @@ use ixn_model::{InteractionState, Name, Timestamp};
 use crate::live::{Counted, LiveSet, Slot};
 use crate::process::ProcessIndex;
 
+/// Reference time for sort keys. Orders on `_time_in_queue` or `_age` must compare interactions
+/// placed at different times consistently; evaluating every key against the same (far-future)
+/// instant keeps their relative order, which is all an index needs.
+pub(crate) const ORDER_REFERENCE: Timestamp = Timestamp(i64::MAX / 4);
+
 /// How many index entries one pull may skip (frozen, or failing a time-dependent condition)
 /// before it gives up and answers with what it found.
 const MAX_SKIPPED_PER_PULL: usize = 10_000;
@@ -51,7 +56,10 @@ pub(crate) struct ViewIndexes {
 }
 
 fn in_flight(state: InteractionState) -> bool {
-    matches!(state, InteractionState::Routing | InteractionState::Delivering | InteractionState::Handling)
+    matches!(
+        state,
+        InteractionState::Routing | InteractionState::Delivering | InteractionState::Handling
+    )
 }
 
 impl ViewIndexes {
@@ -59,8 +67,15 @@ impl ViewIndexes {
         let mut by_queue: HashMap<(Name, Name), Vec<u16>> = HashMap::new();
         let mut views = Vec::with_capacity(process.views.len());
         for (i, v) in process.views.iter().enumerate() {
-            by_queue.entry((v.tenant.clone(), v.queue.clone())).or_default().push(i as u16);
-            views.push(ViewState { index: BTreeSet::new(), frozen: HashMap::new(), in_flight: 0 });
+            by_queue
+                .entry((v.tenant.clone(), v.queue.clone()))
+                .or_default()
+                .push(i as u16);
+            views.push(ViewState {
+                index: BTreeSet::new(),
+                frozen: HashMap::new(),
+                in_flight: 0,
+            });
         }
         ViewIndexes {
             views,
@@ -110,18 +125,23 @@ impl ViewIndexes {
             entry.in_workbin = true;
         }
         // Views.
-        let pullable = ix.state == InteractionState::Queued && ix.workbin.is_none() && !ix.is_locked && !ix.is_held;
-        let Some(key) = queue_key.filter(|_| pullable) else { return };
+        let pullable =
+            ix.state == InteractionState::Queued && ix.workbin.is_none() && !ix.is_locked && !ix.is_held;
+        let Some(key) = queue_key.filter(|_| pullable) else {
+            return;
+        };
         if let Some(at) = ix.scheduled_at.filter(|t| *t > now) {
             self.scheduled.insert((at, slot));
             entry.scheduled = true;
             return;
         }
-        let Some(view_ids) = self.by_queue.get(&key) else { return };
+        let Some(view_ids) = self.by_queue.get(&key) else {
+            return;
+        };
         for &v in view_ids {
             let def = &process.views[v as usize];
             if def.time_dependent || def.condition.eval(ix, now) {
-                let sort_key = def.order.sort_key(ix, now);
+                let sort_key = def.order.sort_key(ix, ORDER_REFERENCE);
                 self.views[v as usize].index.insert((sort_key.clone(), slot));
                 entry.memberships.push((v, sort_key));
             }
@@ -219,6 +239,9 @@ impl ViewIndexes {
     }
 
     pub fn counts(&self, tenant: &Name, queue: &Name) -> QueueCounts {
-        self.queue_counts.get(&(tenant.clone(), queue.clone())).copied().unwrap_or_default()
+        self.queue_counts
+            .get(&(tenant.clone(), queue.clone()))
+            .copied()
+            .unwrap_or_default()
     }
 }

@@ -49,7 +49,9 @@ impl ClientKind {
     /// Accepts `media-server`, `media_server` or `MediaServer`.
     pub fn parse(s: &str) -> Option<ClientKind> {
         let norm: String = s.chars().filter(|c| *c != '-' && *c != '_').collect();
-        Self::ALL.into_iter().find(|k| k.as_str().replace('-', "").eq_ignore_ascii_case(&norm))
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str().replace('-', "").eq_ignore_ascii_case(&norm))
     }
 }
 

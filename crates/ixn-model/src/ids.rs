@@ -27,8 +27,13 @@ impl InteractionId {
     pub fn parse(s: &str) -> Result<Self, InvalidId> {
         let ok = !s.is_empty()
             && s.len() <= MAX_ID_LEN
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if ok { Ok(InteractionId(s.into())) } else { Err(InvalidId(s.to_owned())) }
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if ok {
+            Ok(InteractionId(s.into()))
+        } else {
+            Err(InvalidId(s.to_owned()))
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -72,7 +77,11 @@ pub struct IdGenerator {
 impl IdGenerator {
     /// `node` distinguishes servers that share a store or a cluster (0..3844).
     pub fn new(node: u16) -> Self {
-        IdGenerator { node: node % 3844, last_ms: i64::MIN, counter: 0 }
+        IdGenerator {
+            node: node % 3844,
+            last_ms: i64::MIN,
+            counter: 0,
+        }
     }
 
     /// Never returns the same id twice, even if the clock steps back.

@@ -231,7 +231,10 @@ impl Interaction {
 
     /// Seconds since it was received (or submitted) (`_age`).
     pub fn age(&self, now: Timestamp) -> i64 {
-        self.received_at.unwrap_or(self.submitted_at).seconds_until(now).max(0)
+        self.received_at
+            .unwrap_or(self.submitted_at)
+            .seconds_until(now)
+            .max(0)
     }
 
     /// Whether views may select it now: queued in a queue (not a workbin), unlocked, and due.

@@ -23,8 +23,13 @@ pub enum InteractionState {
 }
 
 impl InteractionState {
-    pub const ALL: [InteractionState; 5] =
-        [Self::Queued, Self::Routing, Self::Delivering, Self::Handling, Self::Stopped];
+    pub const ALL: [InteractionState; 5] = [
+        Self::Queued,
+        Self::Routing,
+        Self::Delivering,
+        Self::Handling,
+        Self::Stopped,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -37,7 +42,9 @@ impl InteractionState {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|st| st.as_str().eq_ignore_ascii_case(s))
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(s))
     }
 
     /// Stable small integer used by the store.
@@ -127,7 +134,10 @@ impl Transition {
             (Some(Queued | Routing | Delivering | Handling), Stop) => Some(Stopped),
             _ => None,
         };
-        to.ok_or(InvalidTransition { from, transition: self })
+        to.ok_or(InvalidTransition {
+            from,
+            transition: self,
+        })
     }
 }
 

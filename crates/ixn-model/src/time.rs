@@ -37,7 +37,9 @@ impl Timestamp {
 
     /// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM]`); a plain date means midnight UTC.
     pub fn parse(text: &str) -> Result<Timestamp, TimestampError> {
-        parse_rfc3339(text.trim()).ok_or_else(|| TimestampError { text: text.to_owned() })
+        parse_rfc3339(text.trim()).ok_or_else(|| TimestampError {
+            text: text.to_owned(),
+        })
     }
 }
 
@@ -207,7 +209,16 @@ mod tests {
 
     #[test]
     fn refuses_garbage() {
-        for bad in ["", "2026", "2026-13-01", "2026-02-30", "2026-01-01T25:00:00Z", "2026-01-01T00:00:00", "2026-01-01T00:00:00.Z", "x026-01-01"] {
+        for bad in [
+            "",
+            "2026",
+            "2026-13-01",
+            "2026-02-30",
+            "2026-01-01T25:00:00Z",
+            "2026-01-01T00:00:00",
+            "2026-01-01T00:00:00.Z",
+            "x026-01-01",
+        ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
     }

@@ -240,7 +240,9 @@ impl Reader<'_> {
     fn string(&mut self) -> Result<String, DecodeError> {
         let at = self.pos;
         let raw = self.bytes()?;
-        std::str::from_utf8(raw).map(str::to_owned).map_err(|_| DecodeError::Utf8(at))
+        std::str::from_utf8(raw)
+            .map(str::to_owned)
+            .map_err(|_| DecodeError::Utf8(at))
     }
 
     fn list(&mut self, depth: usize) -> Result<UserData, DecodeError> {
@@ -316,7 +318,9 @@ impl<'de> Visitor<'de> for ListVisitor {
         }
         let list = UserData(out);
         if list.depth() > MAX_DEPTH {
-            return Err(de::Error::custom(format!("user data nested deeper than {MAX_DEPTH}")));
+            return Err(de::Error::custom(format!(
+                "user data nested deeper than {MAX_DEPTH}"
+            )));
         }
         Ok(list)
     }
@@ -350,11 +354,15 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        i64::try_from(v).map(Value::Int).map_err(|_| E::custom("integer out of range for user data"))
+        i64::try_from(v)
+            .map(Value::Int)
+            .map_err(|_| E::custom("integer out of range for user data"))
     }
 
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<Value, E> {
-        Err(E::custom("user data values are strings, integers, binary or lists; use a string for decimals"))
+        Err(E::custom(
+            "user data values are strings, integers, binary or lists; use a string for decimals",
+        ))
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
@@ -462,7 +470,9 @@ mod tests {
         ud.push("Subject", Value::Str("hi".into()));
         ud.push("n", Value::Int(-1));
         // version, count 2, "Subject" str "hi", "n" int zigzag(-1)=1
-        let expected = [1, 2, 7, b'S', b'u', b'b', b'j', b'e', b'c', b't', 1, 2, b'h', b'i', 1, b'n', 2, 1];
+        let expected = [
+            1, 2, 7, b'S', b'u', b'b', b'j', b'e', b'c', b't', 1, 2, b'h', b'i', 1, b'n', 2, 1,
+        ];
         assert_eq!(ud.encode(), expected);
     }
 
@@ -472,7 +482,10 @@ mod tests {
         let keys: Vec<_> = ud.iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["b", "a", "b", "bin"]);
         assert_eq!(ud.get("bin"), Some(&Value::Bin(vec![0, 1, 2])));
-        assert_eq!(serde_json::to_string(&ud).unwrap(), r#"{"b":1,"a":"x","b":2,"bin":{"$binary":"AAEC"}}"#);
+        assert_eq!(
+            serde_json::to_string(&ud).unwrap(),
+            r#"{"b":1,"a":"x","b":2,"bin":{"$binary":"AAEC"}}"#
+        );
     }
 
     #[test]

@@ -103,12 +103,18 @@ pub struct ProtocolError {
 
 impl ProtocolError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ProtocolError { code, message: message.into() }
+        ProtocolError {
+            code,
+            message: message.into(),
+        }
     }
 
     /// The catalogue's default message.
     pub fn of(code: ErrorCode) -> Self {
-        ProtocolError { code, message: code.default_message().to_owned() }
+        ProtocolError {
+            code,
+            message: code.default_message().to_owned(),
+        }
     }
 }
 
@@ -122,7 +128,11 @@ pub struct ErrorBody {
 
 impl From<&ProtocolError> for ErrorBody {
     fn from(e: &ProtocolError) -> Self {
-        ErrorBody { code: e.code.code(), name: e.code.name().to_owned(), message: e.message.clone() }
+        ErrorBody {
+            code: e.code.code(),
+            name: e.code.name().to_owned(),
+            message: e.message.clone(),
+        }
     }
 }
 
@@ -146,7 +156,10 @@ mod tests {
         for c in ErrorCode::ALL {
             assert!(codes.insert(c.code()), "{c:?}");
             assert!(names.insert(c.name()), "{c:?}");
-            assert!(c.name().chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'), "{c:?}");
+            assert!(
+                c.name().chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'),
+                "{c:?}"
+            );
             assert_eq!(ErrorCode::from_code(c.code()), Some(*c));
         }
     }

@@ -99,7 +99,8 @@ pub struct ReportingEvent {
     pub workbin: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workbin_owner: Option<String>,
-    /// State after the event.
+    /// State of the interaction: after the event for arrivals (submitted, placed, party added),
+    /// before it for departures (taken from queue or workbin, party removed, revoked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<ixn_model::InteractionState>,
     /// The actor: who caused the event.
@@ -154,7 +155,6 @@ impl ReportingEvent {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -280,7 +280,10 @@ impl Envelope {
 
     pub fn from_json(json: Json) -> Result<Envelope, ParseFailure> {
         let Json::Object(mut map) = json else {
-            return Err(ParseFailure { reference_id: None, error: ProtocolError::of(ErrorCode::MalformedMessage) });
+            return Err(ParseFailure {
+                reference_id: None,
+                error: ProtocolError::of(ErrorCode::MalformedMessage),
+            });
         };
         let reference_id = match map.remove("reference_id") {
             Some(Json::Number(n)) if n.as_u64().is_some() => n.as_u64(),
@@ -297,14 +300,25 @@ impl Envelope {
         };
         let fail = |error| ParseFailure { reference_id, error };
         let Some(reference_id) = reference_id else {
-            return Err(fail(ProtocolError::new(ErrorCode::InvalidField, "missing field `reference_id`")));
+            return Err(fail(ProtocolError::new(
+                ErrorCode::InvalidField,
+                "missing field `reference_id`",
+            )));
         };
         let name = match map.remove("request") {
             Some(Json::String(s)) => s,
-            _ => return Err(fail(ProtocolError::new(ErrorCode::InvalidField, "missing field `request`"))),
+            _ => {
+                return Err(fail(ProtocolError::new(
+                    ErrorCode::InvalidField,
+                    "missing field `request`",
+                )));
+            }
         };
         let request = Request::from_parts(&name, map).map_err(fail)?;
-        Ok(Envelope { reference_id, request })
+        Ok(Envelope {
+            reference_id,
+            request,
+        })
     }
 
     /// The message as JSON (what a client sends).
@@ -334,7 +348,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(env.reference_id, 7);
-        let Request::Submit(s) = env.request else { panic!("not a submit") };
+        let Request::Submit(s) = env.request else {
+            panic!("not a submit")
+        };
         assert_eq!(s.queue.as_deref(), Some("inbound"));
         assert_eq!(s.interaction_type.as_deref(), Some("Inbound"));
     }
@@ -344,16 +360,36 @@ mod tests {
         let cases: &[(&str, Option<u64>, ErrorCode, &str)] = &[
             ("not json", None, ErrorCode::MalformedMessage, "invalid JSON"),
             ("[1,2]", None, ErrorCode::MalformedMessage, "not a JSON object"),
-            (r#"{"request":"RequestPing"}"#, None, ErrorCode::InvalidField, "reference_id"),
-            (r#"{"reference_id":3}"#, Some(3), ErrorCode::InvalidField, "request"),
-            (r#"{"request":"RequestNope","reference_id":4}"#, Some(4), ErrorCode::UnknownRequest, "RequestNope"),
+            (
+                r#"{"request":"RequestPing"}"#,
+                None,
+                ErrorCode::InvalidField,
+                "reference_id",
+            ),
+            (
+                r#"{"reference_id":3}"#,
+                Some(3),
+                ErrorCode::InvalidField,
+                "request",
+            ),
+            (
+                r#"{"request":"RequestNope","reference_id":4}"#,
+                Some(4),
+                ErrorCode::UnknownRequest,
+                "RequestNope",
+            ),
             (
                 r#"{"request":"RequestPull","reference_id":5,"view":"v","bogus":1}"#,
                 Some(5),
                 ErrorCode::InvalidField,
                 "unknown field `bogus`",
             ),
-            (r#"{"request":"RequestStopProcessing","reference_id":6}"#, Some(6), ErrorCode::InvalidField, "missing field `interaction_id`"),
+            (
+                r#"{"request":"RequestStopProcessing","reference_id":6}"#,
+                Some(6),
+                ErrorCode::InvalidField,
+                "missing field `interaction_id`",
+            ),
             (
                 r#"{"request":"RequestPull","reference_id":8,"view":"v","count":"x"}"#,
                 Some(8),
@@ -365,18 +401,29 @@ mod tests {
             let err = parse(text).unwrap_err();
             assert_eq!(err.reference_id, *reference, "{text}");
             assert_eq!(err.error.code, *code, "{text}");
-            assert!(err.error.message.contains(needle), "{text}: {}", err.error.message);
+            assert!(
+                err.error.message.contains(needle),
+                "{text}: {}",
+                err.error.message
+            );
         }
     }
 
     #[test]
     fn permissions() {
-        let pull = Request::Pull(Pull { view: Some("v".into()), count: 1, interaction_ids: vec![] });
+        let pull = Request::Pull(Pull {
+            view: Some("v".into()),
+            count: 1,
+            interaction_ids: vec![],
+        });
         assert!(pull.allowed_for(ClientKind::Router));
         assert!(pull.allowed_for(ClientKind::AgentDesktop));
         assert!(!pull.allowed_for(ClientKind::MediaServer));
         assert!(pull.allowed_for(ClientKind::Admin));
-        let apply = Request::ApplyConfig(ApplyConfig { config: String::new(), dry_run: false });
+        let apply = Request::ApplyConfig(ApplyConfig {
+            config: String::new(),
+            dry_run: false,
+        });
         for k in ClientKind::ALL {
             assert_eq!(apply.allowed_for(k), k == ClientKind::Admin);
         }
@@ -388,7 +435,10 @@ mod tests {
             reference_id: 9,
             request: Request::StopProcessing(StopProcessing {
                 interaction_id: "abc".into(),
-                reason: Some(Reason { code: Some(1), description: Some("done".into()) }),
+                reason: Some(Reason {
+                    code: Some(1),
+                    description: Some("done".into()),
+                }),
             }),
         };
         assert_eq!(Envelope::from_json(env.to_json()).unwrap(), env);

@@ -76,11 +76,21 @@ pub enum ServerMessage {
         counters: KpiCounters,
     },
     /// Answer to RequestGetInteraction.
-    EventInteractionProperties { reference_id: u64, interaction: Box<InteractionView> },
+    EventInteractionProperties {
+        reference_id: u64,
+        interaction: Box<InteractionView>,
+    },
     /// Answer to RequestPull (possibly empty).
-    EventPulledInteractions { reference_id: u64, interactions: Vec<InteractionView> },
+    EventPulledInteractions {
+        reference_id: u64,
+        interactions: Vec<InteractionView>,
+    },
     /// Answer to RequestTakeSnapshot.
-    EventSnapshotTaken { reference_id: u64, snapshot_id: u64, count: u64 },
+    EventSnapshotTaken {
+        reference_id: u64,
+        snapshot_id: u64,
+        count: u64,
+    },
     /// Answer to RequestGetSnapshotInteractions: current properties of a page of the snapshot
     /// (interactions stopped since the snapshot was taken are left out).
     EventSnapshotInteractions {
@@ -90,7 +100,10 @@ pub enum ServerMessage {
         interactions: Vec<InteractionView>,
     },
     /// Answer to RequestFindInteractions.
-    EventFoundInteractions { reference_id: u64, interactions: Vec<InteractionView> },
+    EventFoundInteractions {
+        reference_id: u64,
+        interactions: Vec<InteractionView>,
+    },
     /// Answer to RequestGetWorkbinContent.
     EventWorkbinContent {
         reference_id: u64,
@@ -99,9 +112,16 @@ pub enum ServerMessage {
         interactions: Vec<InteractionView>,
     },
     /// Answer to RequestMoveInteractions.
-    EventInteractionMoved { reference_id: u64, moved: Vec<String>, failed: Vec<ItemFailure> },
+    EventInteractionMoved {
+        reference_id: u64,
+        moved: Vec<String>,
+        failed: Vec<ItemFailure>,
+    },
     /// Answer to RequestGetQueues.
-    EventQueues { reference_id: u64, queues: Vec<QueueInfo> },
+    EventQueues {
+        reference_id: u64,
+        queues: Vec<QueueInfo>,
+    },
     /// Pushed to the handling agent, and to the submitting media server when it asked for it.
     EventPropertiesChanged {
         interaction_id: String,
@@ -113,7 +133,8 @@ pub enum ServerMessage {
         deleted_properties: Vec<String>,
         interaction: Box<InteractionView>,
     },
-    /// Pushed to the submitter (and to whoever held the interaction) when processing stops.
+    /// Pushed to the submitting application when processing stops (whoever held the interaction
+    /// gets EventRevoked).
     EventProcessingStopped {
         interaction_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,11 +154,18 @@ pub enum ServerMessage {
 
 impl ServerMessage {
     pub fn error(reference_id: Option<u64>, e: &ProtocolError) -> ServerMessage {
-        ServerMessage::EventError { reference_id, error: ErrorBody::from(e) }
+        ServerMessage::EventError {
+            reference_id,
+            error: ErrorBody::from(e),
+        }
     }
 
     pub fn ack(reference_id: u64) -> ServerMessage {
-        ServerMessage::EventAck { reference_id, interaction_id: None, interaction: None }
+        ServerMessage::EventAck {
+            reference_id,
+            interaction_id: None,
+            interaction: None,
+        }
     }
 
     /// The request this answers, or `None` for a pushed event.

@@ -170,37 +170,39 @@ pub(crate) async fn queues(State(shared): State<Arc<Shared>>, headers: HeaderMap
     }
 }
 
+/// `POST /v1/requests`: every answer, errors included, is a protocol message (`EventError` with
+/// the request's `reference_id` when it could be read), with the error's HTTP status.
 pub(crate) async fn request(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let answer = |msg: ServerMessage| {
+        let status = match &msg {
+            ServerMessage::EventError { error, .. } => ErrorCode::from_code(error.code)
+                .and_then(|c| StatusCode::from_u16(c.http_status()).ok())
+                .unwrap_or(StatusCode::BAD_REQUEST),
+            _ => StatusCode::OK,
+        };
+        (status, axum::Json(msg)).into_response()
+    };
     let ctx = match authenticate(&shared, &headers) {
         Ok(c) => c,
-        Err(e) => return error_response(&e),
+        Err(e) => return answer(ServerMessage::error(None, &e)),
     };
     let mut json: Json = match parse_body(&body, "request") {
         Ok(j) => j,
-        Err(e) => return error_response(&e),
+        Err(e) => return answer(ServerMessage::error(None, &e)),
     };
     if let Json::Object(map) = &mut json {
         map.entry("reference_id").or_insert(Json::from(0));
     }
     let env = match Envelope::from_json(json) {
         Ok(env) => env,
-        Err(f) => return error_response(&f.error),
+        Err(f) => return answer(ServerMessage::error(f.reference_id, &f.error)),
     };
     let (tx, rx) = oneshot::channel();
     crate::session::dispatch(&shared, &ctx, env.reference_id, env.request, Reply::Rest(tx)).await;
     let msg = rx.await.unwrap_or_else(|_| {
-        ServerMessage::error(
-            Some(env.reference_id),
-            &ProtocolError::of(ErrorCode::ShuttingDown),
-        )
+        ServerMessage::error(Some(env.reference_id), &ProtocolError::of(ErrorCode::ShuttingDown))
     });
-    let status = match &msg {
-        ServerMessage::EventError { error, .. } => ErrorCode::from_code(error.code)
-            .and_then(|c| StatusCode::from_u16(c.http_status()).ok())
-            .unwrap_or(StatusCode::BAD_REQUEST),
-        _ => StatusCode::OK,
-    };
-    (status, axum::Json(msg)).into_response()
+    answer(msg)
 }
 
 /// The OpenAPI 3.1 document of the REST facade.

@@ -239,21 +239,18 @@ pub(crate) async fn dispatch(
             });
         }
         Request::Submit(r) if r.interaction_id.is_some() => {
-            // Ids may not repeat ids kept as history either.
+            // Ids are global: not one kept as history, in any tenant.
             let id = r
                 .interaction_id
                 .as_deref()
                 .and_then(|i| InteractionId::parse(i).ok());
             if let Some(id) = id {
-                match shared.store.get(&ctx.tenant, &id).await {
-                    Ok(Some(_)) => {
-                        let e = ProtocolError::new(
-                            ErrorCode::DuplicateInteraction,
-                            format!("{id} already exists"),
-                        );
+                match shared.store.id_exists(&id).await {
+                    Ok(true) => {
+                        let e = ProtocolError::new(ErrorCode::DuplicateInteraction, format!("{id} is already taken"));
                         return fail(shared, reply, rid, e);
                     }
-                    Ok(None) => {}
+                    Ok(false) => {}
                     Err(e) => return fail(shared, reply, rid, store_error(e)),
                 }
             }

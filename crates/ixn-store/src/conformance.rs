@@ -475,6 +475,9 @@ pub async fn tenants_are_isolated(store: &dyn Store) {
         .await
         .expect("find");
     assert!(none.is_empty());
+    // Ids are global: existence is visible whatever the tenant, so no tenant can reuse one.
+    assert!(store.id_exists(&id("conf-iso-a")).await.expect("id_exists"));
+    assert!(!store.id_exists(&id("conf-iso-missing")).await.expect("id_exists"));
 }
 
 fn event(seq: u64, with_id: bool) -> OutboxEvent {

@@ -100,6 +100,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// One interaction by id, live or stopped.
     async fn get(&self, tenant: &str, id: &InteractionId) -> Result<Option<Interaction>, StoreError>;
 
+    /// Whether any tenant's interaction (live or stopped) has this id. Ids are unique across
+    /// tenants, so a client-supplied id must not reuse another tenant's.
+    async fn id_exists(&self, id: &InteractionId) -> Result<bool, StoreError>;
+
     /// Interactions matching a query, compiled to parameterized SQL (values are never
     /// concatenated into the statement). Conditions may use system and custom properties only.
     async fn find(&self, query: &StoreQuery) -> Result<Vec<Interaction>, StoreError>;

@@ -720,6 +720,13 @@ impl Store for PgStore {
         row.as_ref().map(rows::decode).transpose()
     }
 
+    async fn id_exists(&self, id: &InteractionId) -> Result<bool, StoreError> {
+        let conn = self.reader().await?;
+        let row = conn.client.query_opt("SELECT 1 FROM interactions WHERE id = $1", &[&id.as_str()]).await;
+        let row = self.checked(&conn, row.map_err(StoreError::from))?;
+        Ok(row.is_some())
+    }
+
     async fn find(&self, query: &StoreQuery) -> Result<Vec<Interaction>, StoreError> {
         let (sql, params) = find_sql(query)?;
         let conn = self.reader().await?;

@@ -537,6 +537,15 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn id_exists(&self, id: &InteractionId) -> Result<bool, StoreError> {
+        let id = id.as_str().to_owned();
+        self.with_reader(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT 1 FROM interactions WHERE id = ?1")?;
+            Ok(stmt.exists([id])?)
+        })
+        .await
+    }
+
     async fn find(&self, query: &StoreQuery) -> Result<Vec<Interaction>, StoreError> {
         let (sql, params) = find_sql(query)?;
         self.with_reader(move |conn| {

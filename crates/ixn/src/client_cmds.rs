@@ -8,8 +8,8 @@ use clap::Args;
 use ixn_client::{RestClient, TlsOptions};
 use ixn_model::{Timestamp, UserData, Value};
 use ixn_protocol::{
-    ApplyConfig, GetSnapshotInteractions, InteractionView, Reason, ReleaseSnapshot, Request, ServerMessage, Submit,
-    TakeSnapshot,
+    ApplyConfig, GetSnapshotInteractions, InteractionView, Reason, ReleaseSnapshot, Request, ServerMessage,
+    Submit, TakeSnapshot,
 };
 
 use crate::cli::Connection;
@@ -67,7 +67,10 @@ fn client(conn: &Connection) -> anyhow::Result<RestClient> {
         Some(k) => k.clone(),
         None => std::fs::read_to_string(&conn.api_key_file)
             .with_context(|| {
-                format!("no --api-key given and {} cannot be read (ixn serve writes it)", conn.api_key_file.display())
+                format!(
+                    "no --api-key given and {} cannot be read (ixn serve writes it)",
+                    conn.api_key_file.display()
+                )
             })?
             .trim()
             .to_owned(),
@@ -92,8 +95,13 @@ fn parse_data(args: &SubmitArgs) -> anyhow::Result<Option<UserData>> {
         None => UserData::new(),
     };
     for pair in &args.data {
-        let (k, v) = pair.split_once('=').with_context(|| format!("--data {pair:?}: expected KEY=VALUE"))?;
-        let value = v.parse::<i64>().map(Value::Int).unwrap_or_else(|_| Value::Str(v.to_owned()));
+        let (k, v) = pair
+            .split_once('=')
+            .with_context(|| format!("--data {pair:?}: expected KEY=VALUE"))?;
+        let value = v
+            .parse::<i64>()
+            .map(Value::Int)
+            .unwrap_or_else(|_| Value::Str(v.to_owned()));
         ud.push(k, value);
     }
     Ok((!ud.is_empty()).then_some(ud))
@@ -134,7 +142,10 @@ pub async fn get(conn: &Connection, id: &str) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn stop(conn: &Connection, id: &str, reason: Option<String>) -> anyhow::Result<ExitCode> {
-    let reason = reason.map(|d| Reason { code: None, description: Some(d) });
+    let reason = reason.map(|d| Reason {
+        code: None,
+        description: Some(d),
+    });
     print_json(&client(conn)?.stop(id, reason).await?)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -163,14 +174,21 @@ pub async fn snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
             max: Some(args.max),
         }))
         .await?;
-    let ServerMessage::EventSnapshotTaken { snapshot_id, count, .. } = taken else {
+    let ServerMessage::EventSnapshotTaken {
+        snapshot_id, count, ..
+    } = taken
+    else {
         anyhow::bail!("unexpected answer: {taken:?}");
     };
     let mut all: Vec<InteractionView> = Vec::with_capacity(count as usize);
     let mut offset = 0u32;
     while u64::from(offset) < count {
         let page = c
-            .request(Request::GetSnapshotInteractions(GetSnapshotInteractions { snapshot_id, offset, count: 100 }))
+            .request(Request::GetSnapshotInteractions(GetSnapshotInteractions {
+                snapshot_id,
+                offset,
+                count: 100,
+            }))
             .await?;
         let ServerMessage::EventSnapshotInteractions { interactions, .. } = page else {
             anyhow::bail!("unexpected answer: {page:?}");
@@ -178,7 +196,8 @@ pub async fn snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
         offset += 100;
         all.extend(interactions);
     }
-    c.request(Request::ReleaseSnapshot(ReleaseSnapshot { snapshot_id })).await?;
+    c.request(Request::ReleaseSnapshot(ReleaseSnapshot { snapshot_id }))
+        .await?;
     print_json(&all)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -206,9 +225,19 @@ pub fn validate(file: &Path) -> anyhow::Result<ExitCode> {
 
 pub async fn apply(conn: &Connection, file: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    match client(conn)?.request(Request::ApplyConfig(ApplyConfig { config: text, dry_run })).await {
+    match client(conn)?
+        .request(Request::ApplyConfig(ApplyConfig {
+            config: text,
+            dry_run,
+        }))
+        .await
+    {
         Ok(_) => {
-            println!("{}: {}", file.display(), if dry_run { "valid" } else { "applied" });
+            println!(
+                "{}: {}",
+                file.display(),
+                if dry_run { "valid" } else { "applied" }
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(ixn_client::ClientError::Server(e)) => {

@@ -56,7 +56,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.server.listen = args.listen;
     let store_url = format!("sqlite://{}", args.data_dir.join("ixn.db").display());
     let admin = Application::new("admin", ClientKind::Admin, "default", &key);
-    run(config, &store_url, Some(config_path), vec![admin], Some(&key_path)).await
+    run(
+        config,
+        &store_url,
+        Some(config_path),
+        vec![admin],
+        Some(&key_path),
+    )
+    .await
 }
 
 pub async fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
@@ -70,7 +77,11 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     if let Some(s) = args.store {
         config.server.store = Some(s);
     }
-    let data_dir = config.server.data_dir.clone().unwrap_or_else(|| PathBuf::from("ixn-data"));
+    let data_dir = config
+        .server
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("ixn-data"));
     let store_url = match &config.server.store {
         Some(s) => s.clone(),
         None => {
@@ -88,11 +99,22 @@ async fn run(
     extra_applications: Vec<Application>,
     key_path: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let store = ixn_store::open(store_url).await.with_context(|| format!("opening store {}", redact(store_url)))?;
-    let server = ixn_server::start(ServerOptions { config, store, config_path, extra_applications }).await?;
+    let store = ixn_store::open(store_url)
+        .await
+        .with_context(|| format!("opening store {}", redact(store_url)))?;
+    let server = ixn_server::start(ServerOptions {
+        config,
+        store,
+        config_path,
+        extra_applications,
+    })
+    .await?;
     println!("ixn listening on {}", server.base_url());
     if let Some(p) = key_path {
-        println!("admin API key: {} (use it as `Authorization: Bearer <key>`)", p.display());
+        println!(
+            "admin API key: {} (use it as `Authorization: Bearer <key>`)",
+            p.display()
+        );
     }
     server.run_until_signal().await;
     Ok(ExitCode::SUCCESS)
@@ -116,7 +138,12 @@ fn admin_key(path: &Path) -> anyhow::Result<String> {
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(text.as_bytes())?;
     f.write_all(b"\n")
 }

@@ -1,8 +1,8 @@
 //! Requests that move interactions: submit, place in queue / workbin, pull, stop, move.
 
 use ixn_model::{
-    ClientKind, Interaction, InteractionId, InteractionState, Name, Timestamp, Transition, UserData, WorkbinOwnerType,
-    WorkbinRef,
+    ClientKind, Interaction, InteractionId, InteractionState, Name, Timestamp, Transition, UserData,
+    WorkbinOwnerType, WorkbinRef,
 };
 use ixn_protocol::{
     ErrorCode, ItemFailure, MoveInteractions, Party, PlaceInQueue, PlaceInWorkbin, ProtocolError, Pull,
@@ -25,7 +25,10 @@ pub(crate) fn submit(
     now: Timestamp,
 ) -> Result<ServerMessage, ProtocolError> {
     if !eng.process.media_types.contains(r.media_type.as_str()) {
-        return Err(ProtocolError::new(ErrorCode::UnknownMediaType, format!("no media type {:?}", r.media_type)));
+        return Err(ProtocolError::new(
+            ErrorCode::UnknownMediaType,
+            format!("no media type {:?}", r.media_type),
+        ));
     }
     let queue = match &r.queue {
         Some(q) => Some(
@@ -36,23 +39,42 @@ pub(crate) fn submit(
         ),
         None => None,
     };
-    let workbin = r.workbin.as_ref().map(|w| eng.resolve_workbin(client, w)).transpose()?;
+    let workbin = r
+        .workbin
+        .as_ref()
+        .map(|w| eng.resolve_workbin(client, w))
+        .transpose()?;
     let by_agent = client.kind == ClientKind::AgentDesktop && workbin.is_none();
     if !by_agent && queue.is_none() && workbin.is_none() {
-        return Err(ProtocolError::new(ErrorCode::InvalidField, "RequestSubmit: `queue` (or `workbin`) is required"));
+        return Err(ProtocolError::new(
+            ErrorCode::InvalidField,
+            "RequestSubmit: `queue` (or `workbin`) is required",
+        ));
     }
     let id = match &r.interaction_id {
         Some(text) => {
             let id = InteractionId::parse(text).map_err(|e| invalid(e.to_string()))?;
             if eng.live.slot_of(&id).is_some() {
-                return Err(ProtocolError::new(ErrorCode::DuplicateInteraction, format!("{id} already exists")));
+                return Err(ProtocolError::new(
+                    ErrorCode::DuplicateInteraction,
+                    format!("{id} is already taken"),
+                ));
             }
             id
         }
         None => eng.ids.next(now),
     };
-    let parent_id = r.parent_id.as_deref().map(InteractionId::parse).transpose().map_err(|e| invalid(e.to_string()))?;
-    let t = if by_agent { Transition::SubmitByAgent } else { Transition::SubmitByMediaServer };
+    let parent_id = r
+        .parent_id
+        .as_deref()
+        .map(InteractionId::parse)
+        .transpose()
+        .map_err(|e| invalid(e.to_string()))?;
+    let t = if by_agent {
+        Transition::SubmitByAgent
+    } else {
+        Transition::SubmitByMediaServer
+    };
     let state = t.apply(None).map_err(|e| invalid(e.to_string()))?;
     let holder = by_agent.then(|| client.holder_name());
     let queued = state == InteractionState::Queued;
@@ -113,47 +135,100 @@ pub(crate) fn submit(
 }
 
 impl Engine {
-    pub(crate) fn resolve_workbin(&self, client: &ClientCtx, w: &WorkbinTarget) -> Result<WorkbinRef, ProtocolError> {
-        let owner_type = self
-            .process
-            .workbin(&client.tenant, &w.name)
-            .ok_or_else(|| ProtocolError::new(ErrorCode::UnknownWorkbin, format!("no workbin {:?}", w.name)))?;
+    pub(crate) fn resolve_workbin(
+        &self,
+        client: &ClientCtx,
+        w: &WorkbinTarget,
+    ) -> Result<WorkbinRef, ProtocolError> {
+        let owner_type = self.process.workbin(&client.tenant, &w.name).ok_or_else(|| {
+            ProtocolError::new(ErrorCode::UnknownWorkbin, format!("no workbin {:?}", w.name))
+        })?;
         let owner = match (&w.owner, owner_type) {
             (Some(o), _) if !o.is_empty() => Name::from(o.as_str()),
             (_, WorkbinOwnerType::Agent) if client.kind == ClientKind::AgentDesktop => client.holder_name(),
             _ => {
                 return Err(ProtocolError::new(
                     ErrorCode::InvalidField,
-                    format!("workbin {:?} is of type {}: `owner` is required", w.name, owner_type.as_str()),
+                    format!(
+                        "workbin {:?} is of type {}: `owner` is required",
+                        w.name,
+                        owner_type.as_str()
+                    ),
                 ));
             }
         };
-        Ok(WorkbinRef { name: Name::from(w.name.as_str()), owner })
+        self.check_workbin_owner(client, owner_type, &owner)?;
+        Ok(WorkbinRef {
+            name: Name::from(w.name.as_str()),
+            owner,
+        })
+    }
+
+    /// An agent may use its own personal workbins only (group workbins are shared).
+    pub(crate) fn check_workbin_owner(
+        &self,
+        client: &ClientCtx,
+        owner_type: WorkbinOwnerType,
+        owner: &Name,
+    ) -> Result<(), ProtocolError> {
+        let personal = owner_type == WorkbinOwnerType::Agent;
+        if client.kind == ClientKind::AgentDesktop && personal && *owner != client.holder_name() {
+            return Err(ProtocolError::new(
+                ErrorCode::RequestNotAllowed,
+                format!("agent {} may not use the personal workbin of {owner}", client.holder_name()),
+            ));
+        }
+        Ok(())
     }
 
     /// Events and notifications for an interaction leaving wherever it is now (a queue, a
     /// workbin, or the router or agent holding it) because of `client`.
-    fn leave_current_place(&mut self, client: &ClientCtx, before: &Interaction, now: Timestamp, out: &mut Output) {
+    fn leave_current_place(
+        &mut self,
+        client: &ClientCtx,
+        before: &Interaction,
+        now: Timestamp,
+        out: &mut Output,
+    ) {
         let actor = party_of(client);
         match (before.state, &before.workbin) {
             (InteractionState::Queued, Some(_)) => {
-                self.emit(K::TakenFromWorkbin, before, now, |e| e.actor = Some(actor.clone()));
+                self.emit(K::TakenFromWorkbin, before, now, |e| {
+                    e.actor = Some(actor.clone())
+                });
             }
             (InteractionState::Queued, None) => {
                 self.emit(K::TakenFromQueue, before, now, |e| e.actor = Some(actor.clone()));
             }
             (_, _) => {
                 if let Some(holder) = &before.assigned_to {
-                    let kind = if before.state == InteractionState::Routing { "router" } else { "agent" };
-                    let party = Party { kind: kind.to_owned(), name: holder.to_string() };
+                    let kind = if before.state == InteractionState::Routing {
+                        "router"
+                    } else {
+                        "agent"
+                    };
+                    let party = Party {
+                        kind: kind.to_owned(),
+                        name: holder.to_string(),
+                    };
                     self.emit(K::PartyRemoved, before, now, |e| {
                         e.actor = Some(actor.clone());
-                        e.party = Some(party);
+                        e.party = Some(party.clone());
                     });
                     if *holder != client.holder_name() {
+                        self.emit(K::Revoked, before, now, |e| {
+                            e.actor = Some(actor.clone());
+                            e.party = Some(party);
+                        });
                         out.notify(
-                            Notify::Holder { tenant: before.tenant.clone(), holder: holder.clone() },
-                            ServerMessage::EventRevoked { interaction_id: before.id.to_string(), reason: None },
+                            Notify::Holder {
+                                tenant: before.tenant.clone(),
+                                holder: holder.clone(),
+                            },
+                            ServerMessage::EventRevoked {
+                                interaction_id: before.id.to_string(),
+                                reason: None,
+                            },
                         );
                     }
                 }
@@ -192,7 +267,10 @@ impl Engine {
         if !added.is_empty() {
             self.emit(K::PropertiesChanged, &ix, now, |e| {
                 e.actor = Some(actor);
-                e.changes = Some(ixn_protocol::PropertyChanges { added: added.clone(), ..Default::default() });
+                e.changes = Some(ixn_protocol::PropertyChanges {
+                    added: added.clone(),
+                    ..Default::default()
+                });
             });
         }
     }
@@ -218,7 +296,10 @@ pub(crate) fn place_in_queue(
     if client.kind == ClientKind::MediaServer && ix.state != InteractionState::Queued {
         return Err(ProtocolError::new(
             ErrorCode::NotAssigned,
-            format!("{} is {}; a media server may only move queued interactions", ix.id, ix.state),
+            format!(
+                "{} is {}; a media server may only move queued interactions",
+                ix.id, ix.state
+            ),
         ));
     }
     eng.place_slot_in_queue(client, slot, queue, &r.added_properties, now, out);
@@ -279,7 +360,10 @@ pub(crate) fn stop(
     });
     if ix.submitted_by != client.application {
         out.notify(
-            Notify::Application { tenant: ix.tenant.clone(), application: ix.submitted_by.clone() },
+            Notify::Application {
+                tenant: ix.tenant.clone(),
+                application: ix.submitted_by.clone(),
+            },
             ServerMessage::EventProcessingStopped {
                 interaction_id: ix.id.to_string(),
                 reason: r.reason,
@@ -306,31 +390,54 @@ pub(crate) fn pull(
     if r.count == 0 || r.count > MAX_PULL_COUNT {
         return Err(invalid(format!("count must be 1..={MAX_PULL_COUNT}")));
     }
-    let t = if client.kind == ClientKind::Router { Transition::PullByRouter } else { Transition::PullByAgent };
+    let t = if client.kind == ClientKind::Router {
+        Transition::PullByRouter
+    } else {
+        Transition::PullByAgent
+    };
     let (view, slots) = match (&r.view, r.interaction_ids.is_empty()) {
         (Some(view), true) => {
             let v = eng.process.view_id(&client.tenant, view).ok_or_else(|| {
-                ProtocolError::new(ErrorCode::UnknownView, format!("no view {view:?} in tenant {}", client.tenant))
+                ProtocolError::new(
+                    ErrorCode::UnknownView,
+                    format!("no view {view:?} in tenant {}", client.tenant),
+                )
             })?;
             let def = &eng.process.views[v as usize];
             if !def.enabled {
-                return Err(ProtocolError::new(ErrorCode::ViewDisabled, format!("view {view:?} is disabled")));
+                return Err(ProtocolError::new(
+                    ErrorCode::ViewDisabled,
+                    format!("view {view:?} is disabled"),
+                ));
             }
             let mut count = r.count;
             if def.limit > 0 {
                 count = count.min(def.limit.saturating_sub(eng.views.views[v as usize].in_flight));
             }
-            let slots = eng.views.candidates(&eng.process, &eng.live, v, count as usize, now);
+            let slots = eng
+                .views
+                .candidates(&eng.process, &eng.live, v, count as usize, now);
             (Some(v), slots)
         }
         (None, false) => {
+            if r.interaction_ids.len() > MAX_PULL_COUNT as usize {
+                return Err(invalid(format!("at most {MAX_PULL_COUNT} interaction_ids per pull")));
+            }
             let mut slots = Vec::with_capacity(r.interaction_ids.len());
             for id in &r.interaction_ids {
                 let slot = eng.find_slot(client, id)?;
                 let ix = eng.ix(slot);
                 transition(t, ix)?;
+                if let Some(w) = &ix.workbin {
+                    if let Some(owner_type) = eng.process.workbin(&client.tenant, &w.name) {
+                        eng.check_workbin_owner(client, owner_type, &w.owner)?;
+                    }
+                }
                 if ix.is_locked {
-                    return Err(ProtocolError::new(ErrorCode::InteractionLocked, format!("{} is locked", ix.id)));
+                    return Err(ProtocolError::new(
+                        ErrorCode::InteractionLocked,
+                        format!("{} is locked", ix.id),
+                    ));
                 }
                 if !slots.contains(&slot) {
                     slots.push(slot);
@@ -350,7 +457,9 @@ pub(crate) fn pull(
     let mut pulled = Vec::with_capacity(slots.len());
     for slot in slots {
         let before = eng.ix(slot).clone();
-        let Ok(state) = transition(t, &before) else { continue };
+        let Ok(state) = transition(t, &before) else {
+            continue;
+        };
         eng.views.unindex(&mut eng.live, slot);
         if let Some(entry) = eng.live.entry_mut(slot) {
             let ix = &mut entry.ix;
@@ -366,13 +475,20 @@ pub(crate) fn pull(
         }
         eng.live.intern_slot(slot);
         eng.views.index(&eng.process, &mut eng.live, slot, now);
-        let kind = if before.workbin.is_some() { K::TakenFromWorkbin } else { K::TakenFromQueue };
+        let kind = if before.workbin.is_some() {
+            K::TakenFromWorkbin
+        } else {
+            K::TakenFromQueue
+        };
         eng.emit(kind, &before, now, |e| e.actor = Some(actor.clone()));
         let ix = eng.ix(slot).clone();
         eng.emit(K::PartyAdded, &ix, now, |e| e.party = Some(actor.clone()));
         pulled.push(ixn_protocol::InteractionView::from(&ix));
     }
-    Ok(ServerMessage::EventPulledInteractions { reference_id: rid, interactions: pulled })
+    Ok(ServerMessage::EventPulledInteractions {
+        reference_id: rid,
+        interactions: pulled,
+    })
 }
 
 pub(crate) fn move_interactions(
@@ -398,7 +514,11 @@ pub(crate) fn move_interactions(
     };
     for id in ids {
         let Some(slot) = eng.live.slot_of(&id) else {
-            failed.push(fail(&id, ErrorCode::UnknownInteraction, "stopped since the snapshot was taken".into()));
+            failed.push(fail(
+                &id,
+                ErrorCode::UnknownInteraction,
+                "stopped since the snapshot was taken".into(),
+            ));
             continue;
         };
         let ix = eng.ix(slot);
@@ -413,11 +533,18 @@ pub(crate) fn move_interactions(
         eng.place_slot_in_queue(client, slot, queue.clone(), &UserData::new(), now, out);
         moved.push(id.to_string());
     }
-    Ok(ServerMessage::EventInteractionMoved { reference_id: rid, moved, failed })
+    Ok(ServerMessage::EventInteractionMoved {
+        reference_id: rid,
+        moved,
+        failed,
+    })
 }
 
 fn ack_with(eng: &Engine, rid: u64, slot: Slot) -> ServerMessage {
     let ix = eng.ix(slot);
-    ServerMessage::EventAck { reference_id: rid, interaction_id: Some(ix.id.to_string()), interaction: Some(view_of(ix)) }
+    ServerMessage::EventAck {
+        reference_id: rid,
+        interaction_id: Some(ix.id.to_string()),
+        interaction: Some(view_of(ix)),
+    }
 }
-

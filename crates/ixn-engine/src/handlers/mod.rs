@@ -25,7 +25,10 @@ pub(crate) fn handle(
         Request::GetInteraction(r) => {
             let slot = eng.find_slot(client, &r.interaction_id)?;
             let ix = eng.ix(slot);
-            Ok(ServerMessage::EventInteractionProperties { reference_id: rid, interaction: view_of(ix) })
+            Ok(ServerMessage::EventInteractionProperties {
+                reference_id: rid,
+                interaction: view_of(ix),
+            })
         }
         Request::ChangeProperties(r) => properties::change(eng, client, rid, r, now, out),
         Request::PlaceInQueue(r) => lifecycle::place_in_queue(eng, client, rid, r, now, out),
@@ -33,8 +36,12 @@ pub(crate) fn handle(
         Request::StopProcessing(r) => lifecycle::stop(eng, client, rid, r, now, out),
         Request::Hold(r) => properties::hold(eng, client, rid, &r.interaction_id, true, r.reason, now),
         Request::Resume(r) => properties::hold(eng, client, rid, &r.interaction_id, false, r.reason, now),
-        Request::LockInteraction(r) => properties::lock(eng, client, rid, &r.interaction_id, true, r.reason, now),
-        Request::UnlockInteraction(r) => properties::lock(eng, client, rid, &r.interaction_id, false, None, now),
+        Request::LockInteraction(r) => {
+            properties::lock(eng, client, rid, &r.interaction_id, true, r.reason, now)
+        }
+        Request::UnlockInteraction(r) => {
+            properties::lock(eng, client, rid, &r.interaction_id, false, None, now)
+        }
         Request::Pull(r) => lifecycle::pull(eng, client, rid, r, now),
         Request::TakeSnapshot(r) => queries::take_snapshot(eng, client, rid, r, now),
         Request::GetSnapshotInteractions(r) => queries::snapshot_page(eng, client, rid, r, now),
@@ -55,7 +62,8 @@ pub(crate) fn handle(
 }
 
 pub(crate) fn transition(t: Transition, ix: &Interaction) -> Result<InteractionState, ProtocolError> {
-    t.apply(Some(ix.state)).map_err(|e| ProtocolError::new(ErrorCode::InvalidState, format!("{}: {e}", ix.id)))
+    t.apply(Some(ix.state))
+        .map_err(|e| ProtocolError::new(ErrorCode::InvalidState, format!("{}: {e}", ix.id)))
 }
 
 pub(crate) fn invalid(message: impl Into<String>) -> ProtocolError {
@@ -67,7 +75,8 @@ pub(crate) fn invalid(message: impl Into<String>) -> ProtocolError {
 pub(crate) enum Act {
     /// Moving it (place, pull): only the holder, or anyone while it is queued.
     Move,
-    /// Stopping, holding, changing properties: also the media server that owns the session.
+    /// Stopping, holding, changing properties: also any media server of the tenant (media
+    /// servers own the customer sessions and must be able to end them).
     Touch,
 }
 
@@ -102,8 +111,15 @@ impl Engine {
     }
 
     /// Checks that `client` may act on `ix` in the way asked.
-    pub(crate) fn check_actor(&self, client: &ClientCtx, ix: &Interaction, act: Act) -> Result<(), ProtocolError> {
-        if matches!(client.kind, ClientKind::Admin | ClientKind::Proxy) || ix.state == InteractionState::Queued {
+    pub(crate) fn check_actor(
+        &self,
+        client: &ClientCtx,
+        ix: &Interaction,
+        act: Act,
+    ) -> Result<(), ProtocolError> {
+        if matches!(client.kind, ClientKind::Admin | ClientKind::Proxy)
+            || ix.state == InteractionState::Queued
+        {
             return Ok(());
         }
         if act == Act::Touch && client.kind == ClientKind::MediaServer {
@@ -130,4 +146,3 @@ fn unreachable_slot(slot: Slot) -> ! {
     // Slots come from the live set's own maps; a missing one is a bug, not input.
     panic!("engine invariant broken: slot {slot} is not live")
 }
-

@@ -2,7 +2,8 @@
 
 use ixn_model::{InteractionId, SysProp, Timestamp, UserData, Value};
 use ixn_protocol::{
-    ChangeProperties, ErrorCode, PropertyChanges, ProtocolError, Reason, ReportingEventKind as K, ServerMessage,
+    ChangeProperties, ErrorCode, PropertyChanges, ProtocolError, Reason, ReportingEventKind as K,
+    ServerMessage,
 };
 
 use super::{Act, invalid};
@@ -23,7 +24,10 @@ enum SysChange {
 fn as_int(key: &str, v: &Value) -> Result<i64, ProtocolError> {
     match v {
         Value::Int(i) => Ok(*i),
-        Value::Str(s) => s.trim().parse().map_err(|_| invalid(format!("{key}: {s:?} is not an integer"))),
+        Value::Str(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| invalid(format!("{key}: {s:?} is not an integer"))),
         _ => Err(invalid(format!("{key}: expected an integer"))),
     }
 }
@@ -160,12 +164,21 @@ pub(crate) fn change(
     };
     if let Some(holder) = &ix.assigned_to {
         if *holder != client.holder_name() {
-            out.notify(Notify::Holder { tenant: ix.tenant.clone(), holder: holder.clone() }, event.clone());
+            out.notify(
+                Notify::Holder {
+                    tenant: ix.tenant.clone(),
+                    holder: holder.clone(),
+                },
+                event.clone(),
+            );
         }
     }
     if ix.submitted_by != client.application {
         out.notify(
-            Notify::SubmitterWatching { tenant: ix.tenant.clone(), application: ix.submitted_by.clone() },
+            Notify::SubmitterWatching {
+                tenant: ix.tenant.clone(),
+                application: ix.submitted_by.clone(),
+            },
             event,
         );
     }
@@ -190,7 +203,10 @@ pub(crate) fn hold(
     eng.check_actor(client, ix, Act::Touch)?;
     if ix.is_held == on {
         let what = if on { "already held" } else { "not held" };
-        return Err(ProtocolError::new(ErrorCode::InvalidState, format!("{} is {what}", ix.id)));
+        return Err(ProtocolError::new(
+            ErrorCode::InvalidState,
+            format!("{} is {what}", ix.id),
+        ));
     }
     eng.update(slot, now, |ix| {
         ix.is_held = on;
@@ -204,7 +220,11 @@ pub(crate) fn hold(
         e.actor = Some(actor);
         e.reason = reason;
     });
-    Ok(ServerMessage::EventAck { reference_id: rid, interaction_id: Some(ix.id.to_string()), interaction: None })
+    Ok(ServerMessage::EventAck {
+        reference_id: rid,
+        interaction_id: Some(ix.id.to_string()),
+        interaction: None,
+    })
 }
 
 pub(crate) fn lock(
@@ -222,7 +242,11 @@ pub(crate) fn lock(
     if ix.is_locked == on {
         let what = if on { "already locked" } else { "not locked" };
         return Err(ProtocolError::new(
-            if on { ErrorCode::InteractionLocked } else { ErrorCode::InvalidState },
+            if on {
+                ErrorCode::InteractionLocked
+            } else {
+                ErrorCode::InvalidState
+            },
             format!("{} is {what}", ix.id),
         ));
     }
@@ -233,5 +257,9 @@ pub(crate) fn lock(
         e.actor = Some(actor);
         e.reason = reason;
     });
-    Ok(ServerMessage::EventAck { reference_id: rid, interaction_id: Some(ix.id.to_string()), interaction: None })
+    Ok(ServerMessage::EventAck {
+        reference_id: rid,
+        interaction_id: Some(ix.id.to_string()),
+        interaction: None,
+    })
 }

@@ -1,0 +1,128 @@
+//! Resident memory of the engine holding N queued interactions (DESIGN P4: at most 1 GiB for
+//! 1,000,000 with 256 bytes of user data each). Loads them with `Engine::load` into the built-in
+//! process's `inbound` queue (indexed by the view `inbound-all`) and prints VmRSS before and
+//! after, bytes per interaction and the load time. Not a test: it prints figures.
+//!
+//! `cargo run --release -p ixn-engine --example memory -- [N] [QUEUE]` (defaults 1000000 and
+//! `inbound`; `orchestration_system` has no view, to see the cost of the index alone).
+
+use std::io::Write;
+use std::time::Instant;
+
+use ixn_config::Config;
+use ixn_engine::Engine;
+use ixn_model::{Interaction, InteractionId, InteractionState, Name, Timestamp, UserData, Value};
+
+const T0: Timestamp = Timestamp(1_767_225_600_000);
+
+/// VmRSS of this process in bytes, from /proc/self/status.
+fn resident() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// 8 keys, 256 bytes of keys and values.
+fn user_data(n: u64) -> UserData {
+    let mut ud = UserData::new();
+    for k in 0..8 {
+        ud.push(
+            format!("Key{k}"),
+            Value::Str(format!("value {n:012} key {k}....")),
+        );
+    }
+    ud
+}
+
+fn interaction(n: u64, queue: &Name, tenant: &Name, media: &Name, by: &Name) -> Interaction {
+    let at = T0.plus_millis(-10_000_000 + n as i64 / 16);
+    Interaction {
+        id: InteractionId::parse(&format!("mem{n:013}")).expect("valid id"),
+        tenant: tenant.clone(),
+        media_type: media.clone(),
+        interaction_type: None,
+        subtype: None,
+        queue: Some(queue.clone()),
+        workbin: None,
+        state: InteractionState::Queued,
+        is_online: true,
+        is_locked: false,
+        is_held: false,
+        parent_id: None,
+        external_id: None,
+        priority: (n % 3) as i64,
+        service_objective: None,
+        submitted_by: by.clone(),
+        assigned_to: None,
+        submit_seq: n + 1,
+        received_at: None,
+        submitted_at: at,
+        placed_in_queue_at: Some(at),
+        moved_to_queue_at: Some(at),
+        delivered_at: None,
+        assigned_at: None,
+        held_at: None,
+        scheduled_at: None,
+        completed_at: None,
+        abandoned_at: None,
+        user_data: user_data(n),
+    }
+}
+
+fn main() -> std::io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let n: u64 = args
+        .next()
+        .and_then(|a| a.replace('_', "").parse().ok())
+        .unwrap_or(1_000_000);
+    let queue = Name::from(args.next().unwrap_or_else(|| "inbound".to_owned()));
+    let mut out = std::io::stdout().lock();
+
+    let config = Config::builtin_default();
+    let mut eng = Engine::new(&config.process, config.settings, 0, 0);
+    let before = resident();
+    let (tenant, media, by) = (Name::new("default"), Name::new("chat"), Name::new("chat-server"));
+    let started = Instant::now();
+    for i in 0..n {
+        eng.load(interaction(i, &queue, &tenant, &media, &by), T0);
+    }
+    let took = started.elapsed();
+    let after = resident();
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    writeln!(out, "interactions loaded: {} into {queue:?}", eng.live_count())?;
+    writeln!(
+        out,
+        "user data per interaction: 8 keys, {} bytes of keys and values",
+        ud_bytes(&user_data(0))
+    )?;
+    writeln!(
+        out,
+        "load time: {took:.2?} ({:.0} interactions/s)",
+        n as f64 / took.as_secs_f64().max(1e-9)
+    )?;
+    writeln!(out, "VmRSS before: {:.1} MiB", mib(before))?;
+    writeln!(out, "VmRSS after:  {:.1} MiB", mib(after))?;
+    writeln!(
+        out,
+        "bytes per interaction: {:.0}",
+        after.saturating_sub(before) as f64 / n.max(1) as f64
+    )?;
+    // Keep the engine alive until after the measurement.
+    drop(eng);
+    Ok(())
+}
+
+fn ud_bytes(ud: &UserData) -> usize {
+    ud.iter()
+        .map(|(k, v)| {
+            k.len()
+                + match v {
+                    Value::Str(s) => s.len(),
+                    _ => 0,
+                }
+        })
+        .sum()
+}
