@@ -36,7 +36,8 @@ impl Registration {
     }
 }
 
-type Pending = Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<ServerMessage>>>>;
+/// Waiters by reference id; `None` once the connection is gone (no new waiter can be added).
+type Pending = Arc<std::sync::Mutex<Option<HashMap<u64, oneshot::Sender<ServerMessage>>>>>;
 
 /// A registered WebSocket connection. Cheap to clone; clones share the connection.
 #[derive(Clone, Debug)]
@@ -66,7 +67,7 @@ impl Client {
         let (mut sink, mut stream) = socket.split();
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<String>();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-        let pending: Pending = Arc::default();
+        let pending: Pending = Arc::new(std::sync::Mutex::new(Some(HashMap::new())));
         tokio::spawn(async move {
             while let Some(first) = out_rx.recv().await {
                 if sink.feed(Message::Text(first.into())).await.is_err() {
@@ -93,7 +94,7 @@ impl Client {
                 };
                 let waiter = m
                     .reference_id()
-                    .and_then(|r| reader_pending.lock().ok()?.remove(&r));
+                    .and_then(|r| reader_pending.lock().ok()?.as_mut()?.remove(&r));
                 match waiter {
                     Some(w) => {
                         let _ = w.send(m);
@@ -103,9 +104,9 @@ impl Client {
                     }
                 }
             }
-            // Connection gone: fail everything still waiting.
+            // Connection gone: fail everything still waiting, and every later call at once.
             if let Ok(mut p) = reader_pending.lock() {
-                p.clear();
+                *p = None;
             }
         });
         let mut client = Client {
@@ -159,8 +160,11 @@ impl Client {
     pub fn send(&self, request: Request) -> Result<oneshot::Receiver<ServerMessage>, ClientError> {
         let reference_id = self.next_ref.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        if let Ok(mut p) = self.pending.lock() {
-            p.insert(reference_id, tx);
+        match self.pending.lock().ok().as_deref_mut().and_then(Option::as_mut) {
+            Some(p) => {
+                p.insert(reference_id, tx);
+            }
+            None => return Err(ClientError::Connection("connection closed".into())),
         }
         let text = Envelope {
             reference_id,

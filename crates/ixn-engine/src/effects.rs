@@ -41,7 +41,10 @@ pub(crate) fn party_of(client: &ClientCtx) -> Party {
         ClientKind::Router => "router",
         other => other.as_str(),
     };
-    Party { kind: kind.to_owned(), name: client.holder_name().to_string() }
+    Party {
+        kind: kind.to_owned(),
+        name: client.holder_name().to_string(),
+    }
 }
 
 pub(crate) fn view_of(ix: &Interaction) -> Box<InteractionView> {

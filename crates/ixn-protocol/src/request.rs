@@ -65,7 +65,7 @@ macro_rules! requests {
 
             fn from_parts(name: &str, body: Map<String, Json>) -> Result<Request, ProtocolError> {
                 match name {
-                    $( $name => serde_json::from_value::<$payload>(Json::Object(body))
+                    $( $name => serde_path_to_error::deserialize::<_, $payload>(Json::Object(body))
                         .map(Request::$variant)
                         .map_err(|e| field_error(name, e)), )*
                     other => Err(ProtocolError::new(
@@ -250,8 +250,15 @@ requests! {
     }
 }
 
-fn field_error(request: &str, e: serde_json::Error) -> ProtocolError {
-    ProtocolError::new(ErrorCode::InvalidField, format!("{request}: {e}"))
+fn field_error(request: &str, e: serde_path_to_error::Error<serde_json::Error>) -> ProtocolError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let message = if path.is_empty() || path == "." {
+        format!("{request}: {inner}")
+    } else {
+        format!("{request}: field `{path}`: {inner}")
+    };
+    ProtocolError::new(ErrorCode::InvalidField, message)
 }
 
 /// A request with its reference id, as read from one message.
@@ -394,7 +401,7 @@ mod tests {
                 r#"{"request":"RequestPull","reference_id":8,"view":"v","count":"x"}"#,
                 Some(8),
                 ErrorCode::InvalidField,
-                "invalid type",
+                "field `count`: invalid type",
             ),
         ];
         for (text, reference, code, needle) in cases {

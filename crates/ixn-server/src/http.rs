@@ -33,7 +33,6 @@ pub(crate) const PATHS: &[(&str, &str)] = &[
 ];
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    let limit = shared.max_frame_size;
     Router::new()
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
@@ -45,7 +44,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/interactions/{id}/stop", post(rest::stop))
         .route("/v1/queues", get(rest::queues))
         .route("/v1/requests", post(rest::request))
-        .layer(DefaultBodyLimit::max(limit))
+        // Bodies are limited by the handlers themselves, so the error is the protocol's.
+        .layer(DefaultBodyLimit::disable())
         .with_state(shared)
 }
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -64,6 +64,21 @@ async fn call(shared: &Arc<Shared>, ctx: &ClientCtx, request: Request) -> Server
         .unwrap_or_else(|_| ServerMessage::error(Some(0), &ProtocolError::of(ErrorCode::ShuttingDown)))
 }
 
+/// Reads a request body of at most max-frame-size bytes.
+async fn read_body(shared: &Shared, body: Body) -> Result<Bytes, ProtocolError> {
+    axum::body::to_bytes(body, shared.max_frame_size)
+        .await
+        .map_err(|_| {
+            ProtocolError::new(
+                ErrorCode::FrameTooLarge,
+                format!(
+                    "request body is larger than max-frame-size ({} bytes)",
+                    shared.max_frame_size
+                ),
+            )
+        })
+}
+
 fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, ProtocolError> {
     if body.is_empty() {
         return serde_json::from_str("{}")
@@ -97,9 +112,13 @@ fn interaction_response(msg: ServerMessage, status: StatusCode) -> Response {
     }
 }
 
-pub(crate) async fn submit(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn submit(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
     let ctx = match authenticate(&shared, &headers) {
         Ok(c) => c,
+        Err(e) => return error_response(&e),
+    };
+    let body = match read_body(&shared, body).await {
+        Ok(b) => b,
         Err(e) => return error_response(&e),
     };
     let r: Submit = match parse_body(&body, "RequestSubmit") {
@@ -131,7 +150,7 @@ pub(crate) async fn stop(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -141,6 +160,10 @@ pub(crate) async fn stop(
     }
     let ctx = match authenticate(&shared, &headers) {
         Ok(c) => c,
+        Err(e) => return error_response(&e),
+    };
+    let body = match read_body(&shared, body).await {
+        Ok(b) => b,
         Err(e) => return error_response(&e),
     };
     let b: StopBody = match parse_body(&body, "stop") {
@@ -172,7 +195,7 @@ pub(crate) async fn queues(State(shared): State<Arc<Shared>>, headers: HeaderMap
 
 /// `POST /v1/requests`: every answer, errors included, is a protocol message (`EventError` with
 /// the request's `reference_id` when it could be read), with the error's HTTP status.
-pub(crate) async fn request(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn request(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
     let answer = |msg: ServerMessage| {
         let status = match &msg {
             ServerMessage::EventError { error, .. } => ErrorCode::from_code(error.code)
@@ -184,6 +207,10 @@ pub(crate) async fn request(State(shared): State<Arc<Shared>>, headers: HeaderMa
     };
     let ctx = match authenticate(&shared, &headers) {
         Ok(c) => c,
+        Err(e) => return answer(ServerMessage::error(None, &e)),
+    };
+    let body = match read_body(&shared, body).await {
+        Ok(b) => b,
         Err(e) => return answer(ServerMessage::error(None, &e)),
     };
     let mut json: Json = match parse_body(&body, "request") {
@@ -200,7 +227,10 @@ pub(crate) async fn request(State(shared): State<Arc<Shared>>, headers: HeaderMa
     let (tx, rx) = oneshot::channel();
     crate::session::dispatch(&shared, &ctx, env.reference_id, env.request, Reply::Rest(tx)).await;
     let msg = rx.await.unwrap_or_else(|_| {
-        ServerMessage::error(Some(env.reference_id), &ProtocolError::of(ErrorCode::ShuttingDown))
+        ServerMessage::error(
+            Some(env.reference_id),
+            &ProtocolError::of(ErrorCode::ShuttingDown),
+        )
     });
     answer(msg)
 }
@@ -214,6 +244,8 @@ pub(crate) fn openapi_document() -> Json {
         "403": {"description": "this kind of client may not send this request", "content": {"application/json": {"schema": error}}},
         "404": {"description": "unknown interaction, queue, view or workbin", "content": {"application/json": {"schema": error}}},
         "409": {"description": "not allowed in the current state", "content": {"application/json": {"schema": error}}},
+        "413": {"description": "body larger than max-frame-size", "content": {"application/json": {"schema": error}}},
+        "500": {"description": "internal error", "content": {"application/json": {"schema": error}}},
         "503": {"description": "store unavailable or shutting down", "content": {"application/json": {"schema": error}}}
     });
     let with_errors = |ok: Json| {

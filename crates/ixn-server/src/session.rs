@@ -59,6 +59,7 @@ pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>) {
             Message::Text(t) => t,
             Message::Binary(_) => {
                 reject(
+                    &shared,
                     &tx,
                     None,
                     ProtocolError::new(ErrorCode::MalformedMessage, "send JSON in text frames"),
@@ -77,14 +78,13 @@ pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>) {
                     shared.max_frame_size
                 ),
             );
-            reject(&tx, None, e);
+            reject(&shared, &tx, None, e);
             continue;
         }
         let env = match Envelope::parse(text.as_str()) {
             Ok(env) => env,
             Err(f) => {
-                shared.kpi.error(f.error.code);
-                reject(&tx, f.reference_id, f.error);
+                reject(&shared, &tx, f.reference_id, f.error);
                 continue;
             }
         };
@@ -111,8 +111,7 @@ pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>) {
                     ctx = Some(c);
                 }
                 Err(e) => {
-                    shared.kpi.error(e.code);
-                    reject(&tx, Some(env.reference_id), e);
+                    reject(&shared, &tx, Some(env.reference_id), e);
                     auth_failures += 1;
                     if auth_failures >= MAX_AUTH_FAILURES {
                         break;
@@ -120,6 +119,7 @@ pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>) {
                 }
             },
             (None, _) => reject(
+                &shared,
                 &tx,
                 Some(env.reference_id),
                 ProtocolError::of(ErrorCode::NotRegistered),
@@ -141,7 +141,9 @@ pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>) {
     let _ = writer.await;
 }
 
-fn reject(tx: &mpsc::UnboundedSender<WsOut>, reference_id: Option<u64>, e: ProtocolError) {
+/// Answers with an error (counted in the KPI error counters and metrics).
+fn reject(shared: &Shared, tx: &mpsc::UnboundedSender<WsOut>, reference_id: Option<u64>, e: ProtocolError) {
+    shared.kpi.error(e.code);
     let _ = tx.send(WsOut::Message(ServerMessage::error(reference_id, &e)));
 }
 
@@ -247,7 +249,10 @@ pub(crate) async fn dispatch(
             if let Some(id) = id {
                 match shared.store.id_exists(&id).await {
                     Ok(true) => {
-                        let e = ProtocolError::new(ErrorCode::DuplicateInteraction, format!("{id} is already taken"));
+                        let e = ProtocolError::new(
+                            ErrorCode::DuplicateInteraction,
+                            format!("{id} is already taken"),
+                        );
                         return fail(shared, reply, rid, e);
                     }
                     Ok(false) => {}

@@ -134,6 +134,8 @@ async fn wait_for_signal() {
 /// Starts a server: loads the store into the engine, then opens the listener.
 pub async fn start(opts: ServerOptions) -> anyhow::Result<RunningServer> {
     let started = Instant::now();
+    // Install the metrics recorder before anything is counted.
+    let _ = crate::metrics_export::handle();
     let ServerOptions {
         mut config,
         store,

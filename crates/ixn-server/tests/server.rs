@@ -431,6 +431,10 @@ async fn bad_input_is_answered_and_changes_nothing() {
         .call(json!({"request": "RequestPull", "view": "no-such-view"}))
         .await;
     assert_error_json(&answer, 42, "unknown_view");
+    let answer = agent
+        .call(json!({"request": "RequestPull", "view": "urgent", "count": 0}))
+        .await;
+    assert_error_json(&answer, 1020, "invalid_value");
     let answer = agent.call(json!({"request": "RequestSubscribe"})).await;
     assert_error_json(&answer, 1007, "request_not_allowed");
     let answer = agent
@@ -470,6 +474,53 @@ async fn a_field_of_the_wrong_type_is_named_in_the_error() {
         );
     }
     assert_eq!(ws.depth("inbound").await, 0);
+}
+
+/// A peer sending messages far past max-frame-size is abusive: its connection is closed, and the
+/// server goes on serving others.
+#[tokio::test]
+async fn a_frame_far_past_the_limit_closes_the_connection() {
+    let app = spawn_app_with(AppOptions {
+        server: "max-frame-size = 4096".into(),
+        ..AppOptions::default()
+    })
+    .await;
+    let mut ws = app.raw_registered("acme-media").await;
+    ws.send_text(
+        json!({"request": "RequestPing", "reference_id": 1, "pad": "x".repeat(200_000)}).to_string(),
+    )
+    .await;
+    ws.expect_closed().await;
+    let mut other = app.raw_registered("acme-media").await;
+    assert_eq!(other.depth("inbound").await, 0);
+}
+
+/// The REST facade applies max-frame-size to bodies and answers with the error catalogue's body.
+#[tokio::test]
+async fn rest_refuses_an_oversized_body_with_the_error_body() {
+    let app = spawn_app_with(AppOptions {
+        server: "max-frame-size = 4096".into(),
+        ..AppOptions::default()
+    })
+    .await;
+    let response = app
+        .http()
+        .post(app.url("/v1/interactions"))
+        .bearer_auth(api_key("acme-media"))
+        .json(&json!({"queue": "inbound", "media_type": "chat", "user_data": {"pad": "x".repeat(5_000)}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body = response.text().await.unwrap();
+    let error: Json =
+        serde_json::from_str(&body).unwrap_or_else(|_| panic!("413 body is not the error JSON: {body:?}"));
+    assert_eq!(
+        (error["code"].as_u64(), error["name"].as_str()),
+        (Some(1003), Some("frame_too_large")),
+        "{error}"
+    );
+    assert_eq!(app.rest("acme-media").queues().await.unwrap()[0].depth, 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -629,6 +680,81 @@ async fn property_changes_reach_the_handling_agent_and_a_watching_submitter() {
     let ix = get(&media, &id).await;
     assert_eq!(ix.user_data.get_str("Disposition"), Some("sale"));
     assert_eq!(ix.user_data.get_str("Note"), Some("from media"));
+}
+
+#[tokio::test]
+async fn agents_act_only_on_what_they_hold() {
+    let app = spawn_app().await;
+    let media = app.client("acme-media").await;
+    let as_agent = |agent: &str| {
+        let mut reg = TestApp::registration("acme-agent");
+        reg.agent_id = Some(agent.to_owned());
+        reg
+    };
+    let alice = app.client_with(as_agent("alice")).await;
+    let bob = app.client_with(as_agent("bob")).await;
+    let id = submit(&media, "inbound", 1, json!({})).await;
+    assert_eq!(pulled(&alice, pull_ids(&[&id])).await, vec![id.clone()]);
+    assert_eq!(get(&bob, &id).await.assigned_to.as_deref(), Some("alice"));
+
+    assert_server_error(bob.call(pull_ids(&[&id])).await, 1015, "invalid_state");
+    assert_server_error(bob.call(stop_req(&id)).await, 1022, "not_assigned");
+    assert_server_error(
+        bob.call(change_req(&id, json!({"k": "v"}))).await,
+        1022,
+        "not_assigned",
+    );
+    assert_server_error(
+        bob.call(Request::PlaceInWorkbin(PlaceInWorkbin {
+            interaction_id: id.clone(),
+            workbin: WorkbinTarget {
+                name: "drafts".into(),
+                owner: None,
+            },
+        }))
+        .await,
+        1022,
+        "not_assigned",
+    );
+    let ix = get(&alice, &id).await;
+    assert_eq!(
+        (ix.state.as_str(), ix.assigned_to.as_deref()),
+        ("handling", Some("alice"))
+    );
+    assert!(ix.user_data.is_empty());
+
+    // Alice's workbin is hers: placed there, bob's default workbin does not show it.
+    let placed = acked_interaction(
+        alice
+            .call(Request::PlaceInWorkbin(PlaceInWorkbin {
+                interaction_id: id.clone(),
+                workbin: WorkbinTarget {
+                    name: "drafts".into(),
+                    owner: None,
+                },
+            }))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(placed.workbin_owner.as_deref(), Some("alice"));
+    let content = |client: Client| async move {
+        match client
+            .call(Request::GetWorkbinContent(GetWorkbinContent {
+                workbin: WorkbinTarget {
+                    name: "drafts".into(),
+                    owner: None,
+                },
+            }))
+            .await
+            .unwrap()
+        {
+            ServerMessage::EventWorkbinContent { interactions, .. } => interactions.len(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(content(alice.clone()).await, 1);
+    assert_eq!(content(bob.clone()).await, 0);
+    assert_ack(alice.call(stop_req(&id)).await);
 }
 
 #[tokio::test]
@@ -953,6 +1079,22 @@ async fn tenants_cannot_see_or_touch_each_others_interactions() {
     let id = submit(&acme, "inbound", 9, json!({"Secret": "acme"})).await;
     let stopped = submit(&acme, "inbound", 0, json!({})).await;
     assert_ack(acme.call(stop_req(&stopped)).await);
+    let drafted = submit(&acme, "escalations", 0, json!({})).await;
+    assert_eq!(
+        pulled(&acme_agent, pull_ids(&[&drafted])).await,
+        vec![drafted.clone()]
+    );
+    assert_ack(
+        acme_agent
+            .call(Request::PlaceInWorkbin(PlaceInWorkbin {
+                interaction_id: drafted.clone(),
+                workbin: WorkbinTarget {
+                    name: "drafts".into(),
+                    owner: None,
+                },
+            }))
+            .await,
+    );
 
     let globex = app.client("globex-media").await;
     let globex_agent = app.client("globex-agent").await;
@@ -1028,7 +1170,7 @@ async fn tenants_cannot_see_or_touch_each_others_interactions() {
 
 async fn json_of(response: reqwest::Response) -> (u16, Json) {
     let status = response.status().as_u16();
-    let body = response.text().await.unwrap();
+    let body = response.text().await.expect("response body");
     let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{status}: {e}: {body:?}"));
     (status, json)
 }
@@ -1308,6 +1450,48 @@ async fn rest_requests_endpoint_takes_any_protocol_request() {
     .await;
     assert_eq!((status, answer["code"].as_u64()), (403, Some(1007)), "{answer}");
 
+    // Snapshots taken over REST are read page by page over REST.
+    let reporting = api_key("acme-reporting");
+    let post_as = |key: String, body: Json| {
+        http.post(app.url("/v1/requests"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+    };
+    let (status, taken) = json_of(
+        post_as(
+            reporting.clone(),
+            json!({"request": "RequestTakeSnapshot", "queue": "inbound"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, taken["event"].as_str(), taken["count"].as_u64()),
+        (200, Some("EventSnapshotTaken"), Some(1)),
+        "{taken}"
+    );
+    let (status, page) = json_of(
+        post_as(
+            reporting.clone(),
+            json!({"request": "RequestGetSnapshotInteractions", "snapshot_id": taken["snapshot_id"], "count": 10}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["interactions"][0]["id"], id.as_str(), "{page}");
+    // Live events need a WebSocket.
+    let (status, answer) = json_of(
+        post_as(reporting, json!({"request": "RequestSubscribe"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, answer["code"].as_u64()), (409, Some(1015)), "{answer}");
+
     // Through the typed client.
     let rest = app.rest("acme-agent");
     let answer = rest.request(pull_view("urgent", 1)).await.unwrap();
@@ -1416,6 +1600,40 @@ async fn ping_returns_kpi_counters_when_collected() {
         "{answer}"
     );
     assert!(answer["counters"].get("esp_errors").is_none(), "{answer}");
+}
+
+/// `errors` counts error answers sent, per error name: also those a session sends before a
+/// request reaches dispatch (not registered, frame too large, binary frame).
+#[tokio::test]
+async fn kpi_error_counters_count_every_error_answer() {
+    let app = spawn_app_with(AppOptions {
+        server: "max-frame-size = 4096".into(),
+        settings: "collect-error-counters = true".into(),
+    })
+    .await;
+    let mut ws = app.raw().await;
+    let answer = ws.call(json!({"request": "RequestGetQueues"})).await;
+    assert_error_json(&answer, 1004, "not_registered");
+    let answer = ws
+        .register("acme-media", ClientKind::MediaServer, "wrong-key-wrong-key-wrong")
+        .await;
+    assert_error_json(&answer, 1006, "authentication_failed");
+    let answer = ws
+        .register("acme-media", ClientKind::MediaServer, &api_key("acme-media"))
+        .await;
+    assert_eq!(answer["event"], "EventRegistered");
+    ws.send_text(json!({"request": "RequestPing", "reference_id": 1, "pad": "x".repeat(5_000)}).to_string())
+        .await;
+    assert_error_json(&ws.recv().await, 1003, "frame_too_large");
+    ws.send_binary(b"{}".to_vec()).await;
+    assert_error_json(&ws.recv().await, 1000, "malformed_message");
+
+    let answer = ws.call(json!({"request": "RequestPing"})).await;
+    assert_eq!(
+        answer["counters"]["errors"],
+        json!({"not_registered": 1, "authentication_failed": 1, "frame_too_large": 1, "malformed_message": 1}),
+        "{answer}"
+    );
 }
 
 #[tokio::test]
@@ -1606,6 +1824,30 @@ async fn interactions_survive_a_restart() {
     }
     let stopped = submit(&media, "escalations", 0, json!({"Subject": "gone"})).await;
     assert_ack(media.call(stop_req(&stopped)).await);
+    // Changes after the submission are durable too: user data, a workbin, a lock, an agent.
+    let agent = app.client("acme-agent").await;
+    assert_ack(media.call(change_req(&ids[1], json!({"Note": "changed"}))).await);
+    assert_eq!(pulled(&agent, pull_ids(&[&ids[2]])).await, vec![ids[2].clone()]);
+    assert_ack(
+        agent
+            .call(Request::PlaceInWorkbin(PlaceInWorkbin {
+                interaction_id: ids[2].clone(),
+                workbin: WorkbinTarget {
+                    name: "drafts".into(),
+                    owner: None,
+                },
+            }))
+            .await,
+    );
+    assert_eq!(pulled(&agent, pull_ids(&[&ids[3]])).await, vec![ids[3].clone()]);
+    assert_ack(
+        agent
+            .call(Request::LockInteraction(LockInteraction {
+                interaction_id: ids[4].clone(),
+                reason: None,
+            }))
+            .await,
+    );
     let before: Vec<InteractionView> = {
         let mut v = Vec::new();
         for id in &ids {
@@ -1613,9 +1855,11 @@ async fn interactions_survive_a_restart() {
         }
         v
     };
-    drop(media);
 
+    // Restarting with a client still connected closes its connection.
+    let mut raw = app.raw_registered("acme-reporting").await;
     app.restart().await;
+    raw.expect_closed().await;
     assert_eq!(app.server().loaded_interactions(), 20);
     let rest = app.rest("acme-media");
     for (i, (id, was)) in ids.iter().zip(&before).enumerate() {
@@ -1627,9 +1871,32 @@ async fn interactions_survive_a_restart() {
     assert_eq!(gone.state.as_str(), "stopped");
     assert_eq!(gone.user_data.get_str("Subject"), Some("gone"));
 
+    assert_eq!(before[1].user_data.get_str("Note"), Some("changed"));
+    assert_eq!(before[2].workbin.as_deref(), Some("drafts"));
+    assert_eq!(before[3].assigned_to.as_deref(), Some("acme-agent"));
+    assert!(before[4].is_locked);
+
     let media = app.client("acme-media").await;
-    assert_eq!(depth(&media, "inbound").await, 20);
+    // 20 live: one in a workbin and one handled are not waiting in the queue.
+    assert_eq!(depth(&media, "inbound").await, 18);
     assert_eq!(depth(&media, "escalations").await, 0);
+    let agent = app.client("acme-agent").await;
+    let content = agent
+        .call(Request::GetWorkbinContent(GetWorkbinContent {
+            workbin: WorkbinTarget {
+                name: "drafts".into(),
+                owner: None,
+            },
+        }))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&content, ServerMessage::EventWorkbinContent { interactions, .. }
+            if interactions.iter().map(|ix| ix.id.as_str()).eq([ids[2].as_str()])),
+        "{content:?}"
+    );
+    // The lock still hides ids[4] from pulls.
+    assert_server_error(agent.call(pull_ids(&[&ids[4]])).await, 1018, "interaction_locked");
     // New interactions continue the sequences.
     let new = acked_interaction(
         media
@@ -1643,6 +1910,19 @@ async fn interactions_survive_a_restart() {
     assert!(!ids.contains(&new.id) && new.id != stopped);
     let max_seq = before.iter().map(|ix| ix.submit_seq).max().unwrap();
     assert!(new.submit_seq > max_seq, "{} <= {max_seq}", new.submit_seq);
+}
+
+/// Shutting down closes every connection; a client whose connection closed is told so at once
+/// (a connection error) rather than after its timeout.
+#[tokio::test]
+async fn shutdown_closes_connections_and_clients_notice() {
+    let mut app = spawn_app().await;
+    let media = app.client("acme-media").await;
+    let mut raw = app.raw_registered("acme-media").await;
+    app.stop().await;
+    raw.expect_closed().await;
+    let late = media.call(Request::Ping(Ping {})).await;
+    assert!(matches!(late, Err(ClientError::Connection(_))), "{late:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

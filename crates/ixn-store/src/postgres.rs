@@ -722,7 +722,10 @@ impl Store for PgStore {
 
     async fn id_exists(&self, id: &InteractionId) -> Result<bool, StoreError> {
         let conn = self.reader().await?;
-        let row = conn.client.query_opt("SELECT 1 FROM interactions WHERE id = $1", &[&id.as_str()]).await;
+        let row = conn
+            .client
+            .query_opt("SELECT 1 FROM interactions WHERE id = $1", &[&id.as_str()])
+            .await;
         let row = self.checked(&conn, row.map_err(StoreError::from))?;
         Ok(row.is_some())
     }

@@ -56,27 +56,42 @@ struct Args {
 /// Where the store is and how the server is started on it.
 #[derive(Debug)]
 enum Target {
-    Sqlite { data_dir: PathBuf },
-    Postgres { config: PathBuf, admin_url: String, schema: String },
+    Sqlite {
+        data_dir: PathBuf,
+    },
+    Postgres {
+        config: PathBuf,
+        admin_url: String,
+        schema: String,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if !args.binary.exists() {
-        bail!("{} not found; build it with `cargo build --release -p ixn` or pass --binary", args.binary.display());
+        bail!(
+            "{} not found; build it with `cargo build --release -p ixn` or pass --binary",
+            args.binary.display()
+        );
     }
     let dir = tempfile::tempdir().context("temporary directory")?;
     let key = format!("{:032x}", rand::random::<u128>());
     let (target, store_url) = prepare(&args, dir.path(), &key)?;
     let store = ixn_store::open(&store_url).await.context("opening the store")?;
-    let filled = fill(store.as_ref(), args.count).await;
+    let filled = match fill(store.as_ref(), args.count).await {
+        Ok(()) => scan(store.as_ref()).await,
+        Err(e) => Err(e),
+    };
     drop(store);
     let result = match filled {
         Ok(()) => measure(&args, &target, dir.path(), &key).await,
         Err(e) => Err(e),
     };
-    if let Target::Postgres { admin_url, schema, .. } = &target {
+    if let Target::Postgres {
+        admin_url, schema, ..
+    } = &target
+    {
         drop_schema(admin_url, schema).await;
     }
     result
@@ -97,7 +112,9 @@ fn prepare(args: &Args, dir: &Path, key: &str) -> anyhow::Result<(Target, String
             if base.contains('?') {
                 bail!("--postgres takes a URL without query parameters; the schema is chosen here");
             }
-            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.subsec_nanos();
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .subsec_nanos();
             let schema = format!("ixn_restart_{}_{nanos}", std::process::id());
             let url = format!("{base}?schema={schema}");
             // A file with applications defines the whole process: start from the built-in one.
@@ -108,7 +125,14 @@ fn prepare(args: &Args, dir: &Path, key: &str) -> anyhow::Result<(Target, String
             );
             let config = dir.join("ixn.toml");
             std::fs::write(&config, text)?;
-            Ok((Target::Postgres { config, admin_url: base.clone(), schema }, url))
+            Ok((
+                Target::Postgres {
+                    config,
+                    admin_url: base.clone(),
+                    schema,
+                },
+                url,
+            ))
         }
     }
 }
@@ -117,15 +141,27 @@ fn prepare(args: &Args, dir: &Path, key: &str) -> anyhow::Result<(Target, String
 async fn fill(store: &dyn Store, count: u64) -> anyhow::Result<()> {
     let started = Instant::now();
     let user_data = padded_user_data();
-    let now = Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64);
+    let now = Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as i64,
+    );
     let mut ids = IdGenerator::new(0);
     let mut seq = 1;
     while seq <= count {
         let end = (seq + BATCH_ROWS as u64).min(count + 1);
-        let interactions = (seq..end).map(|s| queued(ids.next(now), s, now, &user_data)).collect();
-        let batch =
-            WriteBatch { interactions, events: Vec::new(), meta: vec![("next_submit_seq".into(), end.to_string())] };
-        store.commit(&batch).await.with_context(|| format!("committing rows {seq}..{end}"))?;
+        let interactions = (seq..end)
+            .map(|s| queued(ids.next(now), s, now, &user_data))
+            .collect();
+        let batch = WriteBatch {
+            interactions,
+            events: Vec::new(),
+            meta: vec![("next_submit_seq".into(), end.to_string())],
+        };
+        store
+            .commit(&batch)
+            .await
+            .with_context(|| format!("committing rows {seq}..{end}"))?;
         seq = end;
     }
     let secs = started.elapsed().as_secs_f64();
@@ -134,6 +170,23 @@ async fn fill(store: &dyn Store, count: u64) -> anyhow::Result<()> {
         store.engine(),
         count as f64 / secs
     );
+    Ok(())
+}
+
+/// Times the store's startup scan alone (no engine), to tell it apart from the server's share.
+async fn scan(store: &dyn Store) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut bytes = 0usize;
+    let rows = store
+        .load_live(&mut |ix| bytes += ix.user_data.len())
+        .await
+        .context("load_live")?;
+    println!(
+        "store scan alone (load_live, {} rows decoded, no engine): {:.3} s",
+        rows,
+        started.elapsed().as_secs_f64()
+    );
+    std::hint::black_box(bytes);
     Ok(())
 }
 
@@ -146,12 +199,19 @@ fn padded_user_data() -> UserData {
         ud.push("pad", Value::Str("x".repeat(pad)));
         ud
     };
-    let pad = (0..USER_DATA_BYTES).find(|&p| with(p).encode().len() >= USER_DATA_BYTES).unwrap_or(0);
+    let pad = (0..USER_DATA_BYTES)
+        .find(|&p| with(p).encode().len() >= USER_DATA_BYTES)
+        .unwrap_or(0);
     with(pad)
 }
 
 /// An interaction as a media server's submit leaves it: queued in [`QUEUE`].
-fn queued(id: ixn_model::InteractionId, submit_seq: u64, now: Timestamp, user_data: &UserData) -> Interaction {
+fn queued(
+    id: ixn_model::InteractionId,
+    submit_seq: u64,
+    now: Timestamp,
+    user_data: &UserData,
+) -> Interaction {
     Interaction {
         id,
         tenant: Name::from("default"),
@@ -202,16 +262,24 @@ async fn measure(args: &Args, target: &Target, dir: &Path, key: &str) -> anyhow:
             .env_remove("IXN_STORE")
             .env_remove("IXN_DATA_DIR")
             .env("IXN_LOG", "info")
+            .env("NO_COLOR", "1") // plain log lines, for reading and parsing
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr))
             .kill_on_drop(true);
         let spawned = Instant::now();
-        let mut child = cmd.spawn().with_context(|| format!("starting {}", args.binary.display()))?;
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", args.binary.display()))?;
         let timing = time_until_serving(&client, spawned, args.count).await;
         let rss = child.id().map(rss_mib).unwrap_or_default();
         child.start_kill()?;
         child.wait().await?;
-        let (ready, serving) = timing.with_context(|| format!("server log:\n{}", std::fs::read_to_string(&log).unwrap_or_default()))?;
+        let (ready, serving) = timing.with_context(|| {
+            format!(
+                "server log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        })?;
         let loaded = std::fs::read_to_string(&log)?
             .lines()
             .find(|l| l.contains("store loaded"))
@@ -231,7 +299,11 @@ async fn measure(args: &Args, target: &Target, dir: &Path, key: &str) -> anyhow:
 }
 
 /// Polls until ready, then until the queue depth is `count`; both times from `spawned`.
-async fn time_until_serving(client: &RestClient, spawned: Instant, count: u64) -> anyhow::Result<(Duration, Duration)> {
+async fn time_until_serving(
+    client: &RestClient,
+    spawned: Instant,
+    count: u64,
+) -> anyhow::Result<(Duration, Duration)> {
     let deadline = spawned + START_DEADLINE;
     while !client.ready().await {
         if Instant::now() > deadline {
@@ -272,7 +344,9 @@ async fn drop_schema(url: &str, schema: &str) {
     let dropped = async {
         let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
         let driver = tokio::spawn(connection);
-        let r = client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).await;
+        let r = client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .await;
         drop(client);
         let _ = driver.await;
         r

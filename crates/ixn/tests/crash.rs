@@ -73,7 +73,10 @@ async fn postgres_survives_sigkill_under_load() {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     let schema = format!("ixn_crash_{}_{nanos}", std::process::id());
-    let _drop_schema = SchemaGuard { conn: PG, schema: schema.clone() };
+    let _drop_schema = SchemaGuard {
+        conn: PG,
+        schema: schema.clone(),
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let api_key = format!("{:032x}", rand::random::<u128>());
     let config = dir.path().join("ixn.toml");
@@ -107,12 +110,19 @@ async fn run_crash_test(engine: &str, backend: &Backend, dir: &Path) {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(rand::random::<u64>);
     let log = dir.join("server.log");
-    eprintln!("crash test ({engine}): seed {seed} (IXN_CRASH_SEED={seed} replays it); server log {}", log.display());
+    eprintln!(
+        "crash test ({engine}): seed {seed} (IXN_CRASH_SEED={seed} replays it); server log {}",
+        log.display()
+    );
     let started = Instant::now();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut model: Vec<Slot> = (0..MAX_WORKERS).map(|_| Slot::default()).collect();
     let mut server = Server::start(backend, &log).await;
-    let ctx = Ctx { engine: engine.to_owned(), seed, log: log.clone() };
+    let ctx = Ctx {
+        engine: engine.to_owned(),
+        seed,
+        log: log.clone(),
+    };
     verify(&ctx, &server.client, &mut model, 0).await;
     for round in 1..=ROUNDS {
         if started.elapsed() > TEST_BUDGET {
@@ -179,7 +189,11 @@ struct Server {
 impl Server {
     /// Spawns the binary on a free port and waits until `/health/ready` answers 200.
     async fn start(backend: &Backend, log: &Path) -> Server {
-        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("server log");
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("server log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ixn"));
         match backend {
             Backend::Sqlite { data_dir } => cmd.arg("serve").arg("--data-dir").arg(data_dir),
@@ -189,6 +203,7 @@ impl Server {
             .env_remove("IXN_STORE")
             .env_remove("IXN_DATA_DIR")
             .env("IXN_LOG", "info")
+            .env("NO_COLOR", "1") // plain log lines, for reading and parsing
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
@@ -220,7 +235,11 @@ impl Server {
         };
         let client = RestClient::new(&base, &key, &TlsOptions::default()).expect("REST client");
         while !client.ready().await {
-            assert!(Instant::now() < deadline, "ixn at {base} not ready in time; log:\n{}", log_tail(log));
+            assert!(
+                Instant::now() < deadline,
+                "ixn at {base} not ready in time; log:\n{}",
+                log_tail(log)
+            );
             tokio::time::sleep(Duration::from_millis(20)).await; // polling interval
         }
         Server { child, client }
@@ -318,7 +337,9 @@ impl Worker {
     /// Sends requests one at a time until one goes unanswered (the kill).
     async fn run(mut self) -> Worker {
         for _ in 0..MAX_REQUESTS_PER_ROUND {
-            let live: Vec<usize> = (0..self.slot.tracked.len()).filter(|&i| self.slot.tracked[i].is_live()).collect();
+            let live: Vec<usize> = (0..self.slot.tracked.len())
+                .filter(|&i| self.slot.tracked[i].is_live())
+                .collect();
             let submit = live.is_empty() || (live.len() < MAX_LIVE_PER_WORKER && self.rng.random_bool(0.3));
             let answered = if submit {
                 self.submit().await
@@ -340,7 +361,11 @@ impl Worker {
         let tag = format!("w{}-{n}", self.index);
         let id = self.rng.random_bool(0.5).then(|| format!("crash-{tag}"));
         let queue = QUEUES[self.rng.random_range(0..QUEUES.len())];
-        let expected = Expected { queue, version: 0, stopped: false };
+        let expected = Expected {
+            queue,
+            version: 0,
+            stopped: false,
+        };
         let submit: Submit = serde_json::from_value(serde_json::json!({
             "interaction_id": id,
             "queue": queue,
@@ -351,11 +376,18 @@ impl Worker {
         }))
         .expect("a valid RequestSubmit");
         let outcome = classify(self.rest.submit(&submit)).await;
-        let mut t = Tracked { tag, id, acked: None, in_flight: None };
+        let mut t = Tracked {
+            tag,
+            id,
+            acked: None,
+            in_flight: None,
+        };
         let answered = match outcome {
             Outcome::Acked(view) => {
                 if t.id.as_ref().is_some_and(|id| *id != view.id) {
-                    self.slot.refusals.push(format!("submit {} acknowledged with id {}", t.tag, view.id));
+                    self.slot
+                        .refusals
+                        .push(format!("submit {} acknowledged with id {}", t.tag, view.id));
                 }
                 t.id = Some(view.id);
                 t.acked = Some(expected);
@@ -394,7 +426,10 @@ impl Worker {
                     added_properties: Default::default(),
                     deleted_properties: Vec::new(),
                 };
-                ("change properties", classify(ack_view(&self.rest, Request::ChangeProperties(r))).await)
+                (
+                    "change properties",
+                    classify(ack_view(&self.rest, Request::ChangeProperties(r))).await,
+                )
             }
             4..8 => {
                 after.queue = QUEUES[self.rng.random_range(0..QUEUES.len())];
@@ -403,7 +438,10 @@ impl Worker {
                     queue: after.queue.to_owned(),
                     added_properties: Default::default(),
                 };
-                ("place in queue", classify(ack_view(&self.rest, Request::PlaceInQueue(r))).await)
+                (
+                    "place in queue",
+                    classify(ack_view(&self.rest, Request::PlaceInQueue(r))).await,
+                )
             }
             _ => {
                 after.stopped = true;
@@ -414,7 +452,9 @@ impl Worker {
         match outcome {
             Outcome::Acked(view) => {
                 if !matches(&view, &after) {
-                    self.slot.refusals.push(format!("{what} {id}: acknowledged with {}", seen(Some(&view))));
+                    self.slot
+                        .refusals
+                        .push(format!("{what} {id}: acknowledged with {}", seen(Some(&view))));
                 }
                 t.acked = Some(after);
                 self.stats.acked += 1;
@@ -437,7 +477,9 @@ impl Worker {
 async fn classify(call: impl Future<Output = Result<InteractionView, ClientError>>) -> Outcome {
     match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
         Ok(Ok(view)) => Outcome::Acked(view),
-        Ok(Err(ClientError::Server(e))) => Outcome::Refused(format!("{} ({}): {}", e.name, e.code, e.message)),
+        Ok(Err(ClientError::Server(e))) => {
+            Outcome::Refused(format!("{} ({}): {}", e.name, e.code, e.message))
+        }
         Ok(Err(_)) | Err(_) => Outcome::Unknown,
     }
 }
@@ -445,13 +487,20 @@ async fn classify(call: impl Future<Output = Result<InteractionView, ClientError
 /// Sends a request answered by EventAck carrying the interaction.
 async fn ack_view(rest: &RestClient, request: Request) -> Result<InteractionView, ClientError> {
     match rest.request(request).await? {
-        ServerMessage::EventAck { interaction: Some(view), .. } => Ok(*view),
+        ServerMessage::EventAck {
+            interaction: Some(view),
+            ..
+        } => Ok(*view),
         other => Err(ClientError::Unexpected(format!("{other:?}"))),
     }
 }
 
 fn matches(v: &InteractionView, e: &Expected) -> bool {
-    let state = if e.stopped { InteractionState::Stopped } else { InteractionState::Queued };
+    let state = if e.stopped {
+        InteractionState::Stopped
+    } else {
+        InteractionState::Queued
+    };
     v.state == state
         && v.queue.as_deref() == Some(e.queue)
         && v.user_data.get_int("v") == Some(e.version)
@@ -494,9 +543,16 @@ async fn verify(ctx: &Ctx, rest: &RestClient, model: &mut [Slot], round: u64) {
     let mut by_tag: HashMap<&str, Vec<&InteractionView>> = HashMap::new();
     let (mut ids, mut seqs) = (HashSet::new(), HashSet::new());
     for v in &all {
-        by_tag.entry(v.external_id.as_deref().unwrap_or("")).or_default().push(v);
+        by_tag
+            .entry(v.external_id.as_deref().unwrap_or(""))
+            .or_default()
+            .push(v);
         if !ids.insert(v.id.as_str()) || !seqs.insert(v.submit_seq) {
-            problems.push(format!("id or submit_seq {} given twice: {}", v.submit_seq, seen(Some(v))));
+            problems.push(format!(
+                "id or submit_seq {} given twice: {}",
+                v.submit_seq,
+                seen(Some(v))
+            ));
         }
     }
     let got = get_each(rest, model).await;
@@ -513,7 +569,12 @@ async fn verify(ctx: &Ctx, rest: &RestClient, model: &mut [Slot], round: u64) {
             }
             let stored = by_tag.get(t.tag.as_str()).map(Vec::as_slice).unwrap_or_default();
             if stored.len() > 1 {
-                problems.push(format!("{} is stored {} times: {:?}", t.tag, stored.len(), stored));
+                problems.push(format!(
+                    "{} is stored {} times: {:?}",
+                    t.tag,
+                    stored.len(),
+                    stored
+                ));
             }
             let v = stored.first().copied();
             if let (Some(id), Some(v)) = (&t.id, v) {
@@ -525,7 +586,9 @@ async fn verify(ctx: &Ctx, rest: &RestClient, model: &mut [Slot], round: u64) {
                 let by_get = got.get(id).and_then(Option::as_ref);
                 let same = match (by_get, v) {
                     (None, None) => true,
-                    (Some(a), Some(b)) => a.state == b.state && a.queue == b.queue && a.user_data == b.user_data,
+                    (Some(a), Some(b)) => {
+                        a.state == b.state && a.queue == b.queue && a.user_data == b.user_data
+                    }
                     _ => false,
                 };
                 if !same {
@@ -563,14 +626,28 @@ async fn verify(ctx: &Ctx, rest: &RestClient, model: &mut [Slot], round: u64) {
             "{total} interactions stored; expected {acked_submits} acknowledged submits plus at most {open_submits} in flight"
         ));
     }
-    let known: HashSet<&str> = model.iter().flat_map(|s| &s.tracked).map(|t| t.tag.as_str()).collect();
-    for v in all.iter().filter(|v| !known.contains(v.external_id.as_deref().unwrap_or(""))) {
-        problems.push(format!("unexpected interaction (never acknowledged, or refused): {}", seen(Some(v))));
+    let known: HashSet<&str> = model
+        .iter()
+        .flat_map(|s| &s.tracked)
+        .map(|t| t.tag.as_str())
+        .collect();
+    for v in all
+        .iter()
+        .filter(|v| !known.contains(v.external_id.as_deref().unwrap_or("")))
+    {
+        problems.push(format!(
+            "unexpected interaction (never acknowledged, or refused): {}",
+            seen(Some(v))
+        ));
     }
 
     // Live interactions: exactly the model's, each in one queue, counted once in its depth.
-    let expected_live: HashSet<&str> =
-        model.iter().flat_map(|s| &s.tracked).filter(|t| t.is_live()).filter_map(|t| t.id.as_deref()).collect();
+    let expected_live: HashSet<&str> = model
+        .iter()
+        .flat_map(|s| &s.tracked)
+        .filter(|t| t.is_live())
+        .filter_map(|t| t.id.as_deref())
+        .collect();
     let found_live: HashSet<&str> = live.iter().map(|v| v.id.as_str()).collect();
     if expected_live != found_live || live.len() != found_live.len() {
         problems.push(format!(
@@ -614,7 +691,10 @@ async fn check_queues(rest: &RestClient, model: &[Slot], live: u64) -> Vec<Strin
         };
         depth_sum += info.depth;
         let found = find_all(rest, &format!("queue = '{q}'"), false).await;
-        for v in found.iter().filter(|v| v.queue.as_deref() != Some(q) || v.state != InteractionState::Queued) {
+        for v in found
+            .iter()
+            .filter(|v| v.queue.as_deref() != Some(q) || v.state != InteractionState::Queued)
+        {
             problems.push(format!("find in {q} returned {}", seen(Some(v))));
         }
         let snapshot = snapshot_of(rest, q).await;
@@ -635,11 +715,15 @@ async fn check_queues(rest: &RestClient, model: &[Slot], live: u64) -> Vec<Strin
         }
         let found_ids: HashSet<&str> = found.iter().map(|v| v.id.as_str()).collect();
         if snapshot.iter().any(|v| !found_ids.contains(v.id.as_str())) {
-            problems.push(format!("queue {q}: snapshot and find list different interactions"));
+            problems.push(format!(
+                "queue {q}: snapshot and find list different interactions"
+            ));
         }
     }
     if depth_sum != live {
-        problems.push(format!("queue depths add up to {depth_sum}, but {live} interactions are live"));
+        problems.push(format!(
+            "queue depths add up to {depth_sum}, but {live} interactions are live"
+        ));
     }
     problems
 }
@@ -669,23 +753,38 @@ async fn find_all(rest: &RestClient, condition: &str, include_stopped: bool) -> 
 
 /// The interactions of one queue through a snapshot.
 async fn snapshot_of(rest: &RestClient, queue: &str) -> Vec<InteractionView> {
-    let take = TakeSnapshot { condition: None, order: None, queue: Some(queue.to_owned()), max: Some(PAGE) };
+    let take = TakeSnapshot {
+        condition: None,
+        order: None,
+        queue: Some(queue.to_owned()),
+        max: Some(PAGE),
+    };
     let snapshot_id = match rest.request(Request::TakeSnapshot(take)).await {
         Ok(ServerMessage::EventSnapshotTaken { snapshot_id, .. }) => snapshot_id,
         other => panic!("snapshot of {queue}: {other:?}"),
     };
-    let page = GetSnapshotInteractions { snapshot_id, offset: 0, count: PAGE };
+    let page = GetSnapshotInteractions {
+        snapshot_id,
+        offset: 0,
+        count: PAGE,
+    };
     let interactions = match rest.request(Request::GetSnapshotInteractions(page)).await {
         Ok(ServerMessage::EventSnapshotInteractions { interactions, .. }) => interactions,
         other => panic!("snapshot page of {queue}: {other:?}"),
     };
-    rest.request(Request::ReleaseSnapshot(ReleaseSnapshot { snapshot_id })).await.expect("release snapshot");
+    rest.request(Request::ReleaseSnapshot(ReleaseSnapshot { snapshot_id }))
+        .await
+        .expect("release snapshot");
     interactions
 }
 
 /// GET /v1/interactions/{id} for every known id (`None`: unknown to the server).
 async fn get_each(rest: &RestClient, model: &[Slot]) -> HashMap<String, Option<InteractionView>> {
-    let ids: Vec<String> = model.iter().flat_map(|s| &s.tracked).filter_map(|t| t.id.clone()).collect();
+    let ids: Vec<String> = model
+        .iter()
+        .flat_map(|s| &s.tracked)
+        .filter_map(|t| t.id.clone())
+        .collect();
     let mut tasks = tokio::task::JoinSet::new();
     for part in ids.chunks(ids.len().div_ceil(8).max(1)) {
         let (rest, part) = (rest.clone(), part.to_vec());
@@ -734,7 +833,10 @@ impl Drop for SchemaGuard {
         let conn = self.conn;
         // A runtime of its own on a thread of its own: drop may run inside the test's runtime.
         let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(pg_execute(conn, &sql)).ok()
         })
         .join();

@@ -175,7 +175,10 @@ impl Engine {
         if client.kind == ClientKind::AgentDesktop && personal && *owner != client.holder_name() {
             return Err(ProtocolError::new(
                 ErrorCode::RequestNotAllowed,
-                format!("agent {} may not use the personal workbin of {owner}", client.holder_name()),
+                format!(
+                    "agent {} may not use the personal workbin of {owner}",
+                    client.holder_name()
+                ),
             ));
         }
         Ok(())
@@ -421,7 +424,9 @@ pub(crate) fn pull(
         }
         (None, false) => {
             if r.interaction_ids.len() > MAX_PULL_COUNT as usize {
-                return Err(invalid(format!("at most {MAX_PULL_COUNT} interaction_ids per pull")));
+                return Err(invalid(format!(
+                    "at most {MAX_PULL_COUNT} interaction_ids per pull"
+                )));
             }
             let mut slots = Vec::with_capacity(r.interaction_ids.len());
             for id in &r.interaction_ids {

@@ -202,13 +202,18 @@ impl TestApp {
 
     /// Shuts the server down cleanly and starts a new one on the same store and configuration.
     pub async fn restart(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown().await;
-        }
+        self.stop().await;
         let text = std::fs::read_to_string(&self.config_path).expect("reading the configuration file");
         let server = start_server(&self.db_path, &self.config_path, &text).await;
         self.base_url = server.base_url();
         self.server = Some(server);
+    }
+
+    /// Shuts the server down cleanly (it stays down until [`TestApp::restart`]).
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
     }
 
     pub fn registration(application: &str) -> Registration {
