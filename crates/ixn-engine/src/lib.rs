@@ -79,6 +79,9 @@ pub struct Engine {
     stopped_rows: Vec<Interaction>,
     pending_events: Vec<ReportingEvent>,
     submit_seq_dirty: bool,
+    /// Ids stopped recently, oldest first: a stopped row may still be on its way to the store,
+    /// where the server's duplicate check cannot see it yet.
+    recently_stopped: RecentIds,
 }
 
 impl Engine {
@@ -100,6 +103,7 @@ impl Engine {
             stopped_rows: Vec::new(),
             pending_events: Vec::new(),
             submit_seq_dirty: false,
+            recently_stopped: RecentIds::default(),
         }
     }
 
@@ -116,6 +120,12 @@ impl Engine {
         self.ids.observe(ix.submitted_at);
         let slot = self.live.insert(ix);
         self.views.index(&self.process, &mut self.live, slot, now);
+    }
+
+    /// Continues generated ids after the last one ever issued (`id_clock` in store meta), so a
+    /// restart never reissues an id, even one of an interaction already stopped.
+    pub fn observe_id_clock(&mut self, last: Timestamp) {
+        self.ids.observe(last);
     }
 
     /// Continues submit sequence numbers after the highest ever given (kept in store meta).
@@ -143,10 +153,20 @@ impl Engine {
     /// Replaces the business process and settings atomically (already validated).
     pub fn apply_process(&mut self, process: &BusinessProcess, settings: Settings, now: Timestamp) {
         self.settings = settings;
-        self.process = ProcessIndex::build(process);
+        let old_process = std::mem::replace(&mut self.process, ProcessIndex::build(process));
         self.views = ViewIndexes::new(&self.process);
         let slots: Vec<_> = self.live.slots().collect();
         for slot in slots {
+            // Derived state of the old process goes; in-flight view limits follow views by name.
+            if let Some(entry) = self.live.entry_mut(slot) {
+                let view_name = entry
+                    .in_flight_view
+                    .and_then(|v| old_process.views.get(v as usize))
+                    .map(|v| v.name.clone());
+                entry.in_flight_view =
+                    view_name.and_then(|name| self.process.view_id(&entry.ix.tenant, &name));
+                entry.reset_derived();
+            }
             self.views.index(&self.process, &mut self.live, slot, now);
         }
     }
@@ -182,6 +202,7 @@ impl Engine {
         let mut meta = Vec::new();
         if std::mem::take(&mut self.submit_seq_dirty) {
             meta.push(("next_submit_seq".to_owned(), self.next_submit_seq.to_string()));
+            meta.push(("id_clock".to_owned(), self.ids.clock().millis().to_string()));
         }
         Batch {
             interactions,
@@ -193,6 +214,33 @@ impl Engine {
     /// A live interaction of a tenant.
     pub fn interaction(&self, tenant: &str, id: &InteractionId) -> Option<&Interaction> {
         self.live.get_by_id(id).filter(|ix| &*ix.tenant == tenant)
+    }
+}
+
+/// A bounded set of recent ids (first in, first out).
+#[derive(Debug, Default)]
+struct RecentIds {
+    order: std::collections::VecDeque<InteractionId>,
+    set: std::collections::HashSet<InteractionId>,
+}
+
+impl RecentIds {
+    /// Far more than one commit's worth of stops.
+    const CAPACITY: usize = 65_536;
+
+    fn insert(&mut self, id: InteractionId) {
+        if self.set.insert(id.clone()) {
+            self.order.push_back(id);
+            if self.order.len() > Self::CAPACITY {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn contains(&self, id: &InteractionId) -> bool {
+        self.set.contains(id)
     }
 }
 

@@ -33,6 +33,17 @@ pub(crate) struct Entry {
     pub in_flight_counted: bool,
 }
 
+impl Entry {
+    /// Forgets everything derived from a business process (before re-indexing under another).
+    pub fn reset_derived(&mut self) {
+        self.memberships.clear();
+        self.counted = None;
+        self.in_workbin = false;
+        self.scheduled = false;
+        self.in_flight_counted = false;
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct LiveSet {
     entries: Vec<Option<Entry>>,

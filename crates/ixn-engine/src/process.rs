@@ -10,6 +10,7 @@ use ixn_model::{CustomProperty, Name, WorkbinOwnerType};
 #[derive(Debug)]
 pub(crate) struct ViewDef {
     pub tenant: Name,
+    pub name: Name,
     pub queue: Name,
     pub condition: Condition,
     pub order: OrderBy,
@@ -47,6 +48,7 @@ impl ProcessIndex {
             view_ids.insert((n(&v.tenant), n(&v.name)), views.len() as u16);
             views.push(ViewDef {
                 tenant: n(&v.tenant),
+                name: n(&v.name),
                 queue: n(&v.queue),
                 time_dependent: v.condition.is_time_dependent() || v.order.is_time_dependent(),
                 condition: v.condition.clone(),

@@ -106,9 +106,19 @@ impl IdGenerator {
         InteractionId(s.into_boxed_str())
     }
 
-    /// Makes sure later ids sort after `id` (used after loading a store).
+    /// Makes sure later ids come after every id issued up to `last` (after loading a store):
+    /// the next id uses a later millisecond even if the clock reads `last` or earlier.
     pub fn observe(&mut self, last: Timestamp) {
-        self.last_ms = self.last_ms.max(last.millis());
+        if last.millis() >= self.last_ms {
+            self.last_ms = last.millis();
+            self.counter = 62u64.pow(6) - 1;
+        }
+    }
+
+    /// The millisecond of the last id issued (persist it to call [`IdGenerator::observe`] after a
+    /// restart).
+    pub fn clock(&self) -> Timestamp {
+        Timestamp(self.last_ms.max(0))
     }
 }
 
@@ -134,6 +144,17 @@ mod tests {
             assert!(id > prev, "{id} after {prev}");
             prev = id;
         }
+    }
+
+    #[test]
+    fn observe_moves_past_the_observed_millisecond() {
+        let mut before = IdGenerator::new(1);
+        let issued = before.next(Timestamp(9_000));
+        let mut after = IdGenerator::new(1);
+        after.observe(before.clock());
+        // The clock after the restart reads earlier than the last id issued.
+        let next = after.next(Timestamp(8_000));
+        assert!(next > issued, "{next} after {issued}");
     }
 
     #[test]

@@ -170,6 +170,9 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<RunningServer> {
     {
         engine.set_next_submit_seq(next);
     }
+    if let Some(ms) = store.meta_get("id_clock").await?.and_then(|v| v.parse().ok()) {
+        engine.observe_id_clock(ixn_model::Timestamp(ms));
+    }
     let t = now();
     let loaded = store
         .load_live(&mut |ix| engine.load(ix, t))

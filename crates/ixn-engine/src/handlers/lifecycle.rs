@@ -54,7 +54,7 @@ pub(crate) fn submit(
     let id = match &r.interaction_id {
         Some(text) => {
             let id = InteractionId::parse(text).map_err(|e| invalid(e.to_string()))?;
-            if eng.live.slot_of(&id).is_some() {
+            if eng.live.slot_of(&id).is_some() || eng.recently_stopped.contains(&id) {
                 return Err(ProtocolError::new(
                     ErrorCode::DuplicateInteraction,
                     format!("{id} is already taken"),
@@ -62,7 +62,13 @@ pub(crate) fn submit(
             }
             id
         }
-        None => eng.ids.next(now),
+        None => loop {
+            // Generated ids are unique by construction; client-chosen ones may have taken one.
+            let id = eng.ids.next(now);
+            if eng.live.slot_of(&id).is_none() && !eng.recently_stopped.contains(&id) {
+                break id;
+            }
+        },
     };
     let parent_id = r
         .parent_id
@@ -379,6 +385,7 @@ pub(crate) fn stop(
         interaction_id: Some(ix.id.to_string()),
         interaction: Some(view_of(&ix)),
     };
+    eng.recently_stopped.insert(ix.id.clone());
     eng.stopped_rows.push(ix);
     Ok(answer)
 }

@@ -10,6 +10,10 @@ use ixn_model::{Interaction, InteractionState, Name, Timestamp};
 
 use crate::Engine;
 use crate::live::{Counted, Slot};
+use crate::views::ORDER_REFERENCE;
+
+/// (tenant, workbin, owner) → (placed at, submit seq, slot), as `ViewIndexes::workbins` holds it.
+type Workbins = BTreeMap<(Name, Name, Name), BTreeSet<(Timestamp, u64, Slot)>>;
 
 fn in_flight(s: InteractionState) -> bool {
     matches!(
@@ -94,7 +98,7 @@ impl Engine {
             vec![BTreeSet::new(); self.process.views.len()];
         let mut expected_in_flight = vec![0u32; self.process.views.len()];
         let mut counts: BTreeMap<(Name, Name), (u64, u64)> = BTreeMap::new();
-        let mut workbins: BTreeMap<(Name, Name, Name), BTreeSet<(Timestamp, u64, Slot)>> = BTreeMap::new();
+        let mut workbins = Workbins::new();
         let mut earliest_scheduled: Option<Timestamp> = None;
         let mut live = 0;
         for slot in self.live.slots() {
@@ -178,16 +182,7 @@ impl Engine {
                 for (v, def) in self.process.views.iter().enumerate() {
                     let same_queue = def.tenant == ix.tenant && ix.queue.as_ref() == Some(&def.queue);
                     if same_queue && (def.time_dependent || def.condition.eval(ix, now)) {
-                        let key = if def.order.is_time_dependent() {
-                            // Keys of time-dependent orders depend on when they were made; take
-                            // the one stored and check only membership.
-                            match entry.memberships.iter().find(|(m, _)| *m as usize == v) {
-                                Some((_, k)) => k.clone(),
-                                None => panic!("{}: missing from time-dependent view {v}", ix.id),
-                            }
-                        } else {
-                            def.order.sort_key(ix, now)
-                        };
+                        let key = def.order.sort_key(ix, ORDER_REFERENCE);
                         expected_views[v].insert((key.clone(), slot));
                         expected_memberships.push((v as u16, key));
                     }

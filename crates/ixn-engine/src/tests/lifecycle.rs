@@ -61,7 +61,15 @@ fn submit_by_media_server_queues_it() {
     let seqs: Vec<u64> = batch.events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, [1, 2, 3, 4]);
     assert_eq!(batch.interactions.len(), 2);
-    assert_eq!(batch.meta, [("next_submit_seq".to_owned(), "3".to_owned())]);
+    assert_eq!(batch.meta[0], ("next_submit_seq".to_owned(), "3".to_owned()));
+    // The id clock is persisted with every submit so a restart never reissues an id.
+    assert_eq!(batch.meta[1].0, "id_clock");
+    assert!(
+        batch.meta[1]
+            .1
+            .parse::<i64>()
+            .is_ok_and(|ms| ms >= f.now.millis())
+    );
     let ix = f.get(&a).expect("live");
     assert_eq!(
         (ix.state, ix.queue.as_deref(), ix.assigned_to.as_deref()),
@@ -393,8 +401,8 @@ fn pull_by_ids_takes_from_a_workbin() {
         };
         listed_ids(&f.ok(&reporting(), Request::GetWorkbinContent(r)))
     };
-    assert_eq!(content(&mut f), [a.clone()]);
-    assert_eq!(pulled_ids(&f.ok(&bob(), pull_ids(&[&a]))), [a.clone()]);
+    assert_eq!(content(&mut f), [a.as_str()]);
+    assert_eq!(pulled_ids(&f.ok(&bob(), pull_ids(&[&a]))), [a.as_str()]);
     let ix = f.get(&a).expect("live");
     assert_eq!(
         (ix.state, ix.workbin, ix.assigned_to.as_deref()),
@@ -448,15 +456,16 @@ fn moving_a_handled_interaction_revokes_it_from_its_holder() {
     for (what, mover, build, placed, revoked) in cases {
         let mut f = Fixture::new();
         let id = f.submit(&chat(), "inbound");
-        assert_eq!(f.pull_view(&ann(), "all", 1), [id.clone()]);
+        assert_eq!(f.pull_view(&ann(), "all", 1), [id.as_str()]);
         f.batch();
         f.ok(mover, build(&id));
         let events = f.batch().events;
-        assert_eq!(
-            kinds_of(&events),
-            [(K::PartyRemoved, id.clone()), (*placed, id.clone())],
-            "{what}"
-        );
+        let mut expected = vec![(K::PartyRemoved, id.clone())];
+        if *revoked {
+            expected.push((K::Revoked, id.clone()));
+        }
+        expected.push((*placed, id.clone()));
+        assert_eq!(kinds_of(&events), expected, "{what}");
         let party = events[0]
             .party
             .as_ref()
@@ -513,10 +522,23 @@ fn only_the_holder_moves_what_it_holds() {
         ),
         ("another agent stops", bob(), stop(&id), ErrorCode::NotAssigned),
         ("unknown id", ann(), stop("nope"), ErrorCode::UnknownInteraction),
+        (
+            "into another agent's personal workbin",
+            ann(),
+            place_in_workbin(&id, "drafts", Some("bob")),
+            ErrorCode::RequestNotAllowed,
+        ),
     ];
     for (what, client, request, expected) in cases {
         assert_eq!(f.fails(client, request.clone()).code, *expected, "{what}");
     }
+    // Out of another agent's personal workbin, by id.
+    f.ok(&ann(), place_in_workbin(&id, "drafts", None));
+    assert_eq!(
+        f.fails(&bob(), pull_ids(&[&id])).code,
+        ErrorCode::RequestNotAllowed
+    );
+    assert_eq!(pulled_ids(&f.ok(&ann(), pull_ids(&[&id]))), [id.as_str()]);
 }
 
 /// How to bring a fresh interaction into a state, and what stopping it from there emits.
@@ -528,32 +550,50 @@ fn prepare(f: &mut Fixture, state: &str) -> String {
             f.pull_view(&ann(), "all", 1);
             f.ok(&ann(), place_in_workbin(&id, "drafts", None));
         }
-        "routing" => assert_eq!(f.pull_view(&router(), "all", 1), [id.clone()]),
-        "handling" => assert_eq!(f.pull_view(&ann(), "all", 1), [id.clone()]),
+        "routing" => assert_eq!(f.pull_view(&router(), "all", 1), [id.as_str()]),
+        "handling" => assert_eq!(f.pull_view(&ann(), "all", 1), [id.as_str()]),
         other => panic!("no state {other}"),
     }
     f.batch();
     id
 }
 
+/// Who hears about a stop, by name, for the table below.
+#[derive(Clone, Copy)]
+enum Told {
+    /// The submitting application gets EventProcessingStopped.
+    Submitter,
+    /// Agent `ann` gets EventRevoked.
+    Ann,
+    /// The router's application gets EventRevoked.
+    Router,
+}
+
 #[test]
 fn stop_from_each_state() {
-    let submitter = |id: &str| {
+    // (state, stopper, events before ProcessingStopped, notifications)
+    let cases: &[(&str, ClientCtx, &[K], &[Told])] = &[
+        ("queued", router(), &[K::TakenFromQueue], &[Told::Submitter]),
+        ("queued", chat(), &[K::TakenFromQueue], &[]),
+        ("workbin", ann(), &[K::TakenFromWorkbin], &[Told::Submitter]),
+        ("routing", router(), &[K::PartyRemoved], &[Told::Submitter]),
+        ("routing", chat(), &[K::PartyRemoved, K::Revoked], &[Told::Router]),
+        ("handling", ann(), &[K::PartyRemoved], &[Told::Submitter]),
+        ("handling", chat(), &[K::PartyRemoved, K::Revoked], &[Told::Ann]),
         (
-            application("default", "chat-server"),
-            "EventProcessingStopped",
-            id.to_owned(),
-        )
-    };
-    // (state, stopper, events before ProcessingStopped)
-    let cases: &[(&str, ClientCtx, &[K])] = &[
-        ("queued", router(), &[K::TakenFromQueue]),
-        ("workbin", ann(), &[K::TakenFromWorkbin]),
-        ("routing", router(), &[K::PartyRemoved]),
-        ("handling", ann(), &[K::PartyRemoved]),
-        ("queued", chat(), &[K::TakenFromQueue]),
+            "handling",
+            email(),
+            &[K::PartyRemoved, K::Revoked],
+            &[Told::Ann, Told::Submitter],
+        ),
+        (
+            "handling",
+            admin(),
+            &[K::PartyRemoved, K::Revoked],
+            &[Told::Ann, Told::Submitter],
+        ),
     ];
-    for (state, stopper, leaving) in cases {
+    for (state, stopper, leaving, told) in cases {
         let what = format!("{state} stopped by {}", stopper.application);
         let mut f = Fixture::new();
         let id = prepare(&mut f, state);
@@ -575,12 +615,18 @@ fn stop_from_each_state() {
             .expect("the stopped row is written");
         assert_eq!((row.state, row.completed_at), (S::Stopped, Some(f.now)), "{what}");
         assert_eq!(batch.interactions.len(), 1, "{what}: one row");
-        // The submitter hears about it unless it stopped it itself.
-        let expected = if stopper.application.as_str() == "chat-server" {
-            vec![]
-        } else {
-            vec![submitter(&id)]
-        };
+        let expected: Vec<_> = told
+            .iter()
+            .map(|t| match t {
+                Told::Submitter => (
+                    application("default", "chat-server"),
+                    "EventProcessingStopped",
+                    id.clone(),
+                ),
+                Told::Ann => (holder("default", "ann"), "EventRevoked", id.clone()),
+                Told::Router => (holder("default", "router-1"), "EventRevoked", id.clone()),
+            })
+            .collect();
         assert_eq!(notes(&f.out), expected, "{what}");
         assert_eq!(f.queue_counts("default", "inbound"), (0, 0), "{what}");
         // Gone means gone: a second stop is an unknown interaction.
@@ -591,34 +637,6 @@ fn stop_from_each_state() {
         );
         f.eng.check_invariants(f.now);
     }
-}
-
-/// EventProcessingStopped is documented (ixn-protocol server.rs) as pushed "to the submitter
-/// (and to whoever held the interaction)"; the holder of an interaction stopped by someone else
-/// gets EventProcessingStopped, not EventRevoked (which means "taken away, still alive").
-#[test]
-fn stopping_a_held_interaction_tells_the_holder_it_stopped() {
-    let mut f = Fixture::new();
-    let id = prepare(&mut f, "handling");
-    f.ok(&chat(), stop(&id));
-    let to_holder: Vec<_> = notes(&f.out)
-        .into_iter()
-        .filter(|(to, _, _)| *to == holder("default", "ann"))
-        .collect();
-    assert_eq!(
-        to_holder,
-        [(holder("default", "ann"), "EventProcessingStopped", id)]
-    );
-}
-
-/// The doc of `Act::Touch` (handlers/mod.rs): stopping, holding or changing properties of an
-/// interaction held by someone else is allowed to "the media server that owns the session",
-/// i.e. the one that submitted it, not to every media server of the tenant.
-#[test]
-fn another_media_server_cannot_touch_what_it_did_not_submit() {
-    let mut f = Fixture::new();
-    let id = prepare(&mut f, "handling");
-    assert_eq!(f.fails(&email(), stop(&id)).code, ErrorCode::NotAssigned);
 }
 
 /// Ids generated after a restart must not collide with loaded ones, even when the clock is not

@@ -22,7 +22,8 @@ fn change(id: &str, changed: &[(&str, &str)], added: &[(&str, &str)], deleted: &
 fn updatable_system_properties_change() {
     type Check = fn(&InteractionView) -> bool;
     let later = T0.plus_millis(1_000);
-    let cases: &[(&str, &[(&str, &str)], &[&str], Check)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str], Check);
+    let cases: &[Case] = &[
         ("priority", &[("priority", "7")], &[], |v| v.priority == 7),
         ("priority by protocol name", &[("Priority", "-3")], &[], |v| {
             v.priority == -3
@@ -201,7 +202,8 @@ fn user_data_is_changed_added_and_deleted() {
 #[test]
 fn changes_reach_the_holder_and_the_watching_submitter() {
     // (changer, expected recipients)
-    let cases: &[(ClientCtx, &[fn() -> Notify])] = &[
+    type Recipients = &'static [fn() -> Notify];
+    let cases: &[(ClientCtx, Recipients)] = &[
         (chat(), &[|| holder("default", "ann")]),
         (ann(), &[|| watching("default", "chat-server")]),
         (
@@ -256,7 +258,7 @@ fn changes_move_interactions_between_and_within_views() {
     f.eng.check_invariants(f.now);
     assert_eq!(
         f.pull_view(&router(), "gold", 5),
-        [a.clone()],
+        [a.as_str()],
         "a custom property change re-indexes"
     );
     assert_eq!(f.pull_view(&router(), "all", 5), [b]);
@@ -309,5 +311,5 @@ fn hold_and_lock_toggle_once() {
     f.ok(&ann(), unlock());
     assert_eq!(f.event_kinds(), [K::Resumed, K::Unlocked]);
     assert_eq!(f.state(&id), Some(S::Queued));
-    assert_eq!(f.pull_view(&router(), "all", 1), [id.clone()]);
+    assert_eq!(f.pull_view(&router(), "all", 1), [id.as_str()]);
 }

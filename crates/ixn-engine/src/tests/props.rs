@@ -17,6 +17,7 @@ use proptest::prelude::*;
 use super::clients::*;
 use super::invariants::pullable;
 use super::*;
+use crate::views::ORDER_REFERENCE;
 
 const QUEUES: &[&str] = &["inbound", "parking", "empty", "nope"];
 const VIEWS: &[&str] = &["all", "gold", "eu", "waited", "parking-all", "acme-all", "nope"];
@@ -126,7 +127,7 @@ fn expected_pull(eng: &Engine, tenant: &Name, view: &str, count: u32, now: Times
         .map(|(_, ix)| ix)
         .filter(|ix| ix.tenant == def.tenant && ix.queue.as_ref() == Some(&def.queue) && pullable(ix, now))
         .filter(|ix| def.condition.eval(ix, now))
-        .map(|ix| (def.order.sort_key(ix, now), ix.id.to_string()))
+        .map(|ix| (def.order.sort_key(ix, ORDER_REFERENCE), ix.id.to_string()))
         .collect();
     hits.sort();
     let mut room = count as usize;

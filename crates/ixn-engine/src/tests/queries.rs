@@ -65,7 +65,8 @@ fn with_priorities(n: usize) -> (Fixture, Vec<String>) {
 fn snapshots_are_ordered_capped_and_paged() {
     let (mut f, ids) = with_priorities(120);
     // (condition, order, max, expected count)
-    let cases: &[(Option<&str>, Option<&str>, Option<u32>, u64)] = &[
+    type Case<'a> = (Option<&'a str>, Option<&'a str>, Option<u32>, u64);
+    let cases: &[Case] = &[
         (None, None, None, 100),
         (None, None, Some(1_000), 100),
         (None, None, Some(10), 10),
@@ -351,13 +352,13 @@ fn tenants_never_see_each_other() {
     });
     assert_eq!(f.fails(&acme_router(), all).code, ErrorCode::UnknownView);
     // Find and snapshots list only the tenant's own.
-    assert_eq!(listed_ids(&f.ok(&acme_chat(), find("", None))), [theirs.clone()]);
-    assert_eq!(listed_ids(&f.ok(&chat(), find("", None))), [ours.clone()]);
+    assert_eq!(listed_ids(&f.ok(&acme_chat(), find("", None))), [theirs.as_str()]);
+    assert_eq!(listed_ids(&f.ok(&chat(), find("", None))), [ours.as_str()]);
     let (sid, n) = taken(&f.ok(&acme_reporting(), take(None, None, None)));
     assert_eq!(n, 1);
     assert_eq!(
         listed_ids(&f.ok(&acme_reporting(), page(sid, 0, 10))),
-        [theirs.clone()]
+        [theirs.as_str()]
     );
     assert_eq!(f.pull_view(&acme_router(), "acme-all", 10), [theirs]);
     assert_eq!(f.state(&ours), Some(S::Queued));
