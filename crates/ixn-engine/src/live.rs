@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ixn_model::condition::SortKey;
 use ixn_model::{Interaction, InteractionId, Name};
 
 pub(crate) type Slot = u32;
@@ -22,8 +21,8 @@ pub(crate) enum Counted {
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub ix: Interaction,
-    /// Views whose index holds it, with the key it was inserted under.
-    pub memberships: Vec<(u16, SortKey)>,
+    /// Views whose index holds it (its key there is recomputed from the interaction).
+    pub memberships: Vec<u16>,
     pub counted: Option<Counted>,
     pub in_workbin: bool,
     /// In the scheduled set (scheduled_at in the future).

@@ -142,14 +142,14 @@ impl ViewIndexes {
             let def = &process.views[v as usize];
             if def.time_dependent || def.condition.eval(ix, now) {
                 let sort_key = def.order.sort_key(ix, ORDER_REFERENCE);
-                self.views[v as usize].index.insert((sort_key.clone(), slot));
-                entry.memberships.push((v, sort_key));
+                self.views[v as usize].index.insert((sort_key, slot));
+                entry.memberships.push(v);
             }
         }
     }
 
     /// Removes everything [`ViewIndexes::index`] derived for one interaction.
-    pub fn unindex(&mut self, live: &mut LiveSet, slot: Slot) {
+    pub fn unindex(&mut self, process: &ProcessIndex, live: &mut LiveSet, slot: Slot) {
         let Some(entry) = live.entry_mut(slot) else { return };
         let ix = &entry.ix;
         if let (Some(c), Some(q)) = (entry.counted.take(), &ix.queue) {
@@ -183,9 +183,11 @@ impl ViewIndexes {
                 self.scheduled.remove(&(at, slot));
             }
         }
-        for (v, key) in entry.memberships.drain(..) {
-            if let Some(view) = self.views.get_mut(v as usize) {
-                view.index.remove(&(key, slot));
+        // The key is recomputed: it depends only on the interaction (unchanged since it was
+        // indexed) and the fixed reference time, so it equals the key inserted.
+        for v in entry.memberships.drain(..) {
+            if let (Some(view), Some(def)) = (self.views.get_mut(v as usize), process.views.get(v as usize)) {
+                view.index.remove(&(def.order.sort_key(ix, ORDER_REFERENCE), slot));
                 view.frozen.remove(&slot);
             }
         }
@@ -229,7 +231,7 @@ impl ViewIndexes {
             if at > now {
                 break;
             }
-            self.unindex(live, slot);
+            self.unindex(process, live, slot);
             self.index(process, live, slot, now);
         }
     }

@@ -173,11 +173,7 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<RunningServer> {
     if let Some(ms) = store.meta_get("id_clock").await?.and_then(|v| v.parse().ok()) {
         engine.observe_id_clock(ixn_model::Timestamp(ms));
     }
-    let t = now();
-    let loaded = store
-        .load_live(&mut |ix| engine.load(ix, t))
-        .await
-        .context("loading live interactions")?;
+    let (engine, loaded) = load_engine(engine, store.as_ref()).await?;
     tracing::info!(
         loaded,
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -225,6 +221,36 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<RunningServer> {
         writer,
         shared,
     })
+}
+
+/// Loads every live interaction into the engine. The store decodes rows on one thread while the
+/// engine indexes them on another, so a large store loads in about the time of the slower half.
+async fn load_engine(mut engine: Engine, store: &dyn Store) -> anyhow::Result<(Engine, u64)> {
+    const CHUNK: usize = 4096;
+    let t = now();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ixn_model::Interaction>>(16);
+    let indexer = tokio::task::spawn_blocking(move || {
+        for chunk in rx {
+            for ix in chunk {
+                engine.load(ix, t);
+            }
+        }
+        engine
+    });
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let loaded = store
+        .load_live(&mut |ix| {
+            chunk.push(ix);
+            if chunk.len() == CHUNK {
+                let _ = tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)));
+            }
+        })
+        .await
+        .context("loading live interactions");
+    let _ = tx.send(chunk);
+    drop(tx);
+    let engine = indexer.await.context("indexing live interactions")?;
+    Ok((engine, loaded?))
 }
 
 /// Deletes stopped interactions older than `history-retention`, in batches.

@@ -354,7 +354,7 @@ pub(crate) fn stop(
     eng.check_actor(client, &before, Act::Touch)?;
     let state = transition(Transition::Stop, &before)?;
     eng.leave_current_place(client, &before, now, out);
-    eng.views.unindex(&mut eng.live, slot);
+    eng.views.unindex(&eng.process, &mut eng.live, slot);
     let Some(mut ix) = eng.live.remove(slot) else {
         return Err(ProtocolError::of(ErrorCode::Internal));
     };
@@ -472,7 +472,7 @@ pub(crate) fn pull(
         let Ok(state) = transition(t, &before) else {
             continue;
         };
-        eng.views.unindex(&mut eng.live, slot);
+        eng.views.unindex(&eng.process, &mut eng.live, slot);
         if let Some(entry) = eng.live.entry_mut(slot) {
             let ix = &mut entry.ix;
             ix.state = state;

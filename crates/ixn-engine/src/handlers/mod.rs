@@ -101,7 +101,7 @@ impl Engine {
 
     /// Changes one live interaction, keeping every index exact and marking it for the batch.
     pub(crate) fn update(&mut self, slot: Slot, now: Timestamp, change: impl FnOnce(&mut Interaction)) {
-        self.views.unindex(&mut self.live, slot);
+        self.views.unindex(&self.process, &mut self.live, slot);
         if let Some(entry) = self.live.entry_mut(slot) {
             change(&mut entry.ix);
             self.dirty.push(entry.ix.id.clone());

@@ -184,7 +184,7 @@ impl Engine {
                     if same_queue && (def.time_dependent || def.condition.eval(ix, now)) {
                         let key = def.order.sort_key(ix, ORDER_REFERENCE);
                         expected_views[v].insert((key.clone(), slot));
-                        expected_memberships.push((v as u16, key));
+                        expected_memberships.push(v as u16);
                     }
                 }
             }
