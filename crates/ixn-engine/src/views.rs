@@ -187,7 +187,8 @@ impl ViewIndexes {
         // indexed) and the fixed reference time, so it equals the key inserted.
         for v in entry.memberships.drain(..) {
             if let (Some(view), Some(def)) = (self.views.get_mut(v as usize), process.views.get(v as usize)) {
-                view.index.remove(&(def.order.sort_key(ix, ORDER_REFERENCE), slot));
+                view.index
+                    .remove(&(def.order.sort_key(ix, ORDER_REFERENCE), slot));
                 view.frozen.remove(&slot);
             }
         }
