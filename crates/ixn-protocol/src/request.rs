@@ -250,6 +250,28 @@ requests! {
     }
 }
 
+impl Submit {
+    /// A submit to `queue` with every optional field unset.
+    pub fn to_queue(queue: impl Into<String>, media_type: impl Into<String>) -> Submit {
+        Submit {
+            interaction_id: None,
+            queue: Some(queue.into()),
+            media_type: media_type.into(),
+            interaction_type: None,
+            subtype: None,
+            priority: None,
+            service_objective: None,
+            user_data: None,
+            external_id: None,
+            parent_id: None,
+            received_at: None,
+            scheduled_at: None,
+            is_online: None,
+            workbin: None,
+        }
+    }
+}
+
 fn field_error(request: &str, e: serde_path_to_error::Error<serde_json::Error>) -> ProtocolError {
     let path = e.path().to_string();
     let inner = e.into_inner();
