@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use ixn_config::Config;
 use ixn_engine::Engine;
-use ixn_model::{Interaction, InteractionId, InteractionState, Name, Timestamp, UserData, Value};
+use ixn_model::{Interaction, InteractionId, InteractionState, Name, Timestamp, UserData, Value, ValueRef};
 
 const T0: Timestamp = Timestamp(1_767_225_600_000);
 
@@ -130,7 +130,7 @@ fn ud_bytes(ud: &UserData) -> usize {
         .map(|(k, v)| {
             k.len()
                 + match v {
-                    Value::Str(s) => s.len(),
+                    ValueRef::Str(s) => s.len(),
                     _ => 0,
                 }
         })

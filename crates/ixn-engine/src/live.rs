@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use ixn_model::{Interaction, InteractionId, Name};
+use smallvec::SmallVec;
 
 pub(crate) type Slot = u32;
 
@@ -21,8 +22,9 @@ pub(crate) enum Counted {
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub ix: Interaction,
-    /// Views whose index holds it (its key there is recomputed from the interaction).
-    pub memberships: Vec<u16>,
+    /// Views whose index holds it (its key there is recomputed from the interaction). Inline up
+    /// to 8 views: one heap allocation per queued interaction is too many for DESIGN P4.
+    pub memberships: SmallVec<[u16; 8]>,
     pub counted: Option<Counted>,
     pub in_workbin: bool,
     /// In the scheduled set (scheduled_at in the future).
@@ -68,7 +70,7 @@ impl LiveSet {
         let id = ix.id.clone();
         let entry = Entry {
             ix,
-            memberships: Vec::new(),
+            memberships: SmallVec::new(),
             counted: None,
             in_workbin: false,
             scheduled: false,

@@ -22,4 +22,4 @@ pub use interaction::{
 pub use name::Name;
 pub use state::{InteractionState, InvalidTransition, Transition};
 pub use time::Timestamp;
-pub use userdata::{UserData, Value};
+pub use userdata::{UserData, UserDataRef, Value, ValueRef};

@@ -1,6 +1,6 @@
 //! Requests that change an interaction in place: properties and user data, hold, lock.
 
-use ixn_model::{InteractionId, SysProp, Timestamp, UserData, Value};
+use ixn_model::{InteractionId, SysProp, Timestamp, UserData, ValueRef};
 use ixn_protocol::{
     ChangeProperties, ErrorCode, PropertyChanges, ProtocolError, Reason, ReportingEventKind as K,
     ServerMessage,
@@ -21,10 +21,10 @@ enum SysChange {
     ScheduledAt(Option<Timestamp>),
 }
 
-fn as_int(key: &str, v: &Value) -> Result<i64, ProtocolError> {
+fn as_int(key: &str, v: ValueRef<'_>) -> Result<i64, ProtocolError> {
     match v {
-        Value::Int(i) => Ok(*i),
-        Value::Str(s) => s
+        ValueRef::Int(i) => Ok(i),
+        ValueRef::Str(s) => s
             .trim()
             .parse()
             .map_err(|_| invalid(format!("{key}: {s:?} is not an integer"))),
@@ -32,15 +32,15 @@ fn as_int(key: &str, v: &Value) -> Result<i64, ProtocolError> {
     }
 }
 
-fn as_text(key: &str, v: &Value) -> Result<String, ProtocolError> {
+fn as_text(key: &str, v: ValueRef<'_>) -> Result<String, ProtocolError> {
     match v {
-        Value::Str(s) => Ok(s.clone()),
-        Value::Int(i) => Ok(i.to_string()),
+        ValueRef::Str(s) => Ok(s.to_owned()),
+        ValueRef::Int(i) => Ok(i.to_string()),
         _ => Err(invalid(format!("{key}: expected a string"))),
     }
 }
 
-fn sys_change(p: SysProp, key: &str, v: &Value) -> Result<SysChange, ProtocolError> {
+fn sys_change(p: SysProp, key: &str, v: ValueRef<'_>) -> Result<SysChange, ProtocolError> {
     Ok(match p {
         SysProp::Priority => SysChange::Priority(as_int(key, v)?),
         SysProp::ServiceObjective => SysChange::ServiceObjective(Some(as_int(key, v)?)),
@@ -49,8 +49,8 @@ fn sys_change(p: SysProp, key: &str, v: &Value) -> Result<SysChange, ProtocolErr
             InteractionId::parse(&as_text(key, v)?).map_err(|e| invalid(format!("{key}: {e}")))?,
         )),
         SysProp::IsOnline => SysChange::IsOnline(match v {
-            Value::Str(s) if s.eq_ignore_ascii_case("true") => true,
-            Value::Str(s) if s.eq_ignore_ascii_case("false") => false,
+            ValueRef::Str(s) if s.eq_ignore_ascii_case("true") => true,
+            ValueRef::Str(s) if s.eq_ignore_ascii_case("false") => false,
             other => match as_int(key, other)? {
                 0 => false,
                 1 => true,
@@ -58,7 +58,7 @@ fn sys_change(p: SysProp, key: &str, v: &Value) -> Result<SysChange, ProtocolErr
             },
         }),
         SysProp::ScheduledAt => SysChange::ScheduledAt(Some(match v {
-            Value::Int(ms) => Timestamp(*ms),
+            ValueRef::Int(ms) => Timestamp(ms),
             other => Timestamp::parse(&as_text(key, other)?).map_err(|e| invalid(format!("{key}: {e}")))?,
         })),
         other => {
@@ -81,7 +81,7 @@ fn split(list: &UserData, sys: &mut Vec<SysChange>, user: &mut UserData) -> Resu
                     format!("property {k:?} ({}) cannot be changed", p.column()),
                 ));
             }
-            None => user.push(k, v.clone()),
+            None => user.push(k, v.to_owned()),
         }
     }
     Ok(())

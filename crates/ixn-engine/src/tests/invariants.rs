@@ -188,7 +188,7 @@ impl Engine {
                     }
                 }
             }
-            let mut memberships = entry.memberships.clone();
+            let mut memberships = entry.memberships.to_vec();
             memberships.sort();
             expected_memberships.sort();
             assert_eq!(memberships, expected_memberships, "{}: view memberships", ix.id);

@@ -7,7 +7,7 @@
 use std::cmp::Ordering;
 
 use super::ast::{CmpOp, Expr, Literal, Operand, Prop};
-use crate::{CustomProperty, CustomType, Interaction, Scalar, Timestamp, UserData, Value};
+use crate::{CustomProperty, CustomType, Interaction, Scalar, Timestamp, UserData, ValueRef};
 
 /// A value during evaluation; `Null` is SQL NULL.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -39,11 +39,13 @@ impl<'a> From<Scalar<'a>> for Val<'a> {
 /// `cp_<name>` columns with this function so SQL and in-memory evaluation agree.
 pub fn custom_value<'a>(cp: &CustomProperty, user_data: &'a UserData) -> Scalar<'a> {
     match (cp.ty, user_data.get(&cp.key)) {
-        (CustomType::String, Some(Value::Str(s))) => Scalar::Str(s),
-        (CustomType::Integer, Some(Value::Int(i))) => Scalar::Int(*i),
-        (CustomType::Integer, Some(Value::Str(s))) => s.trim().parse().map_or(Scalar::Null, Scalar::Int),
-        (CustomType::Timestamp, Some(Value::Int(ms))) => Scalar::Ts(Timestamp(*ms)),
-        (CustomType::Timestamp, Some(Value::Str(s))) => Timestamp::parse(s).map_or(Scalar::Null, Scalar::Ts),
+        (CustomType::String, Some(ValueRef::Str(s))) => Scalar::Str(s),
+        (CustomType::Integer, Some(ValueRef::Int(i))) => Scalar::Int(i),
+        (CustomType::Integer, Some(ValueRef::Str(s))) => s.trim().parse().map_or(Scalar::Null, Scalar::Int),
+        (CustomType::Timestamp, Some(ValueRef::Int(ms))) => Scalar::Ts(Timestamp(ms)),
+        (CustomType::Timestamp, Some(ValueRef::Str(s))) => {
+            Timestamp::parse(s).map_or(Scalar::Null, Scalar::Ts)
+        }
         _ => Scalar::Null,
     }
 }
@@ -54,9 +56,9 @@ pub(crate) fn prop_value<'a>(p: &Prop, ix: &'a Interaction, now: Timestamp) -> V
         Prop::System(s) => ix.system(*s).into(),
         Prop::Custom(c) => custom_value(c, &ix.user_data).into(),
         Prop::UserData(key) => match ix.user_data.get(key) {
-            Some(Value::Str(s)) => Val::Str(s),
-            Some(Value::Int(i)) => Val::Int(*i),
-            Some(Value::Bin(_) | Value::List(_)) => Val::Opaque,
+            Some(ValueRef::Str(s)) => Val::Str(s),
+            Some(ValueRef::Int(i)) => Val::Int(i),
+            Some(ValueRef::Bin(_) | ValueRef::List(_)) => Val::Opaque,
             None => Val::Null,
         },
         Prop::TimeInQueue => ix.time_in_queue(now).map_or(Val::Null, Val::Int),
