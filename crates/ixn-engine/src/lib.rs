@@ -26,6 +26,7 @@ use ixn_model::{ClientKind, IdGenerator, Interaction, InteractionId, Name, Times
 use ixn_protocol::{ProtocolError, ReportingEvent, Request, ServerMessage};
 
 pub use effects::{Notify, Output};
+pub use live::Interner;
 use live::LiveSet;
 use process::ProcessIndex;
 pub use queries::{Snapshot, find_window};

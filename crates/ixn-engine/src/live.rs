@@ -50,7 +50,7 @@ pub(crate) struct LiveSet {
     entries: Vec<Option<Entry>>,
     free: Vec<Slot>,
     by_id: HashMap<InteractionId, Slot>,
-    names: HashSet<Name>,
+    names: Interner,
 }
 
 impl LiveSet {
@@ -61,12 +61,12 @@ impl LiveSet {
     /// Re-interns the strings of one entry after a change.
     pub fn intern_slot(&mut self, slot: Slot) {
         if let Some(Some(entry)) = self.entries.get_mut(slot as usize) {
-            intern_all(&mut self.names, &mut entry.ix);
+            self.names.intern_all(&mut entry.ix);
         }
     }
 
     pub fn insert(&mut self, mut ix: Interaction) -> Slot {
-        intern_all(&mut self.names, &mut ix);
+        self.names.intern_all(&mut ix);
         let id = ix.id.clone();
         let entry = Entry {
             ix,
@@ -135,33 +135,43 @@ impl LiveSet {
     }
 }
 
-fn intern(names: &mut HashSet<Name>, name: &Name) -> Name {
-    match names.get(name.as_str()) {
-        Some(n) => n.clone(),
-        None => {
-            names.insert(name.clone());
-            name.clone()
+/// Shares one allocation per distinct name (queue, tenant, media type, application…).
+/// The server also runs one on the thread that reads the store at startup, so duplicate names
+/// are freed where they were allocated and the engine receives names already shared.
+#[derive(Debug, Default)]
+pub struct Interner {
+    names: HashSet<Name>,
+}
+
+impl Interner {
+    fn intern(&mut self, name: &Name) -> Name {
+        match self.names.get(name.as_str()) {
+            Some(n) => n.clone(),
+            None => {
+                self.names.insert(name.clone());
+                name.clone()
+            }
         }
     }
-}
 
-fn intern_opt(names: &mut HashSet<Name>, name: &mut Option<Name>) {
-    if let Some(n) = name {
-        *n = intern(names, n);
+    fn intern_opt(&mut self, name: &mut Option<Name>) {
+        if let Some(n) = name {
+            *n = self.intern(n);
+        }
     }
-}
 
-/// Replaces every repeated string of `ix` by its shared copy.
-fn intern_all(names: &mut HashSet<Name>, ix: &mut Interaction) {
-    ix.tenant = intern(names, &ix.tenant);
-    ix.media_type = intern(names, &ix.media_type);
-    ix.submitted_by = intern(names, &ix.submitted_by);
-    intern_opt(names, &mut ix.interaction_type);
-    intern_opt(names, &mut ix.subtype);
-    intern_opt(names, &mut ix.queue);
-    intern_opt(names, &mut ix.assigned_to);
-    if let Some(w) = &mut ix.workbin {
-        w.name = intern(names, &w.name);
-        w.owner = intern(names, &w.owner);
+    /// Replaces every repeated string of `ix` by its shared copy.
+    pub fn intern_all(&mut self, ix: &mut Interaction) {
+        ix.tenant = self.intern(&ix.tenant);
+        ix.media_type = self.intern(&ix.media_type);
+        ix.submitted_by = self.intern(&ix.submitted_by);
+        self.intern_opt(&mut ix.interaction_type);
+        self.intern_opt(&mut ix.subtype);
+        self.intern_opt(&mut ix.queue);
+        self.intern_opt(&mut ix.assigned_to);
+        if let Some(w) = &mut ix.workbin {
+            w.name = self.intern(&w.name);
+            w.owner = self.intern(&w.owner);
+        }
     }
 }

@@ -230,16 +230,22 @@ async fn load_engine(mut engine: Engine, store: &dyn Store) -> anyhow::Result<(E
     let t = now();
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ixn_model::Interaction>>(16);
     let indexer = tokio::task::spawn_blocking(move || {
+        let mut busy = Duration::ZERO;
         for chunk in rx {
+            let started = Instant::now();
             for ix in chunk {
                 engine.load(ix, t);
             }
+            busy += started.elapsed();
         }
+        tracing::info!(indexing_ms = busy.as_millis() as u64, "engine indexed the store");
         engine
     });
     let mut chunk = Vec::with_capacity(CHUNK);
+    let mut names = ixn_engine::Interner::default();
     let loaded = store
-        .load_live(&mut |ix| {
+        .load_live(&mut |mut ix| {
+            names.intern_all(&mut ix);
             chunk.push(ix);
             if chunk.len() == CHUNK {
                 let _ = tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)));

@@ -287,9 +287,16 @@ async fn measure(args: &Args, target: &Target, dir: &Path, key: &str) -> anyhow:
             .and_then(|s| s.split_whitespace().next())
             .map(|ms| format!("{ms} ms"))
             .unwrap_or_else(|| "?".into());
+        let indexing = std::fs::read_to_string(&log)?
+            .lines()
+            .find(|l| l.contains("engine indexed the store"))
+            .and_then(|l| l.split("indexing_ms=").nth(1))
+            .and_then(|s| s.split_whitespace().next())
+            .map(|ms| format!("{ms} ms"))
+            .unwrap_or_else(|| "?".into());
         println!(
             "run {run}: ready after {:.3} s, GET /v1/queues shows {} in {QUEUE} after {:.3} s \
-             (server: store loaded in {loaded}; resident {rss})",
+             (server: store loaded in {loaded}, engine indexing busy {indexing}; resident {rss})",
             ready.as_secs_f64(),
             args.count,
             serving.as_secs_f64(),
