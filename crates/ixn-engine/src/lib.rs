@@ -134,6 +134,11 @@ impl Engine {
         self.next_submit_seq = self.next_submit_seq.max(next);
     }
 
+    /// Makes room for `additional` interactions about to be loaded (saves rehashing at startup).
+    pub fn reserve(&mut self, additional: usize) {
+        self.live.reserve(additional);
+    }
+
     /// Number of live (not stopped) interactions.
     pub fn live_count(&self) -> usize {
         self.live.len()

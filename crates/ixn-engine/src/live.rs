@@ -58,6 +58,12 @@ impl LiveSet {
         self.by_id.len()
     }
 
+    /// Makes room for `additional` more interactions at once (startup knows how many).
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+        self.by_id.reserve(additional);
+    }
+
     /// Re-interns the strings of one entry after a change.
     pub fn intern_slot(&mut self, slot: Slot) {
         if let Some(Some(entry)) = self.entries.get_mut(slot as usize) {

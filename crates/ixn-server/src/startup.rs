@@ -228,6 +228,9 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<RunningServer> {
 async fn load_engine(mut engine: Engine, store: &dyn Store) -> anyhow::Result<(Engine, u64)> {
     const CHUNK: usize = 4096;
     let t = now();
+    if let Ok(stats) = store.stats().await {
+        engine.reserve(usize::try_from(stats.live_interactions).unwrap_or(0));
+    }
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<ixn_model::Interaction>>(16);
     let indexer = tokio::task::spawn_blocking(move || {
         let mut busy = Duration::ZERO;
