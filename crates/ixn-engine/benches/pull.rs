@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ixn_config::Config;
 use ixn_engine::{ClientCtx, Engine, Output};
-use ixn_model::{ClientKind, Interaction, InteractionId, InteractionState, Name, Timestamp, UserData, Value};
+use ixn_model::{ClientKind, Interaction, InteractionId, Name, Timestamp, UserData, Value};
 use ixn_protocol::{Pull, Request, ServerMessage, StopProcessing, Submit};
 
 const T0: Timestamp = Timestamp(1_767_225_600_000);
@@ -45,36 +45,18 @@ fn user_data(n: u64) -> UserData {
 /// A queued chat as the store would load it, submitted before `T0`.
 fn backlog_item(n: u64, queue: &Name, tenant: &Name, media: &Name, by: &Name) -> Interaction {
     let at = T0.plus_millis(-10_000_000 + n as i64 / 16);
+    let id = InteractionId::parse(&format!("bk{n:010}")).expect("valid id");
     Interaction {
-        id: InteractionId::parse(&format!("bk{n:010}")).expect("valid id"),
-        tenant: tenant.clone(),
-        media_type: media.clone(),
-        interaction_type: None,
-        subtype: None,
-        queue: Some(queue.clone()),
-        workbin: None,
-        state: InteractionState::Queued,
-        is_online: true,
-        is_locked: false,
-        is_held: false,
-        parent_id: None,
-        external_id: None,
-        priority: 0,
-        service_objective: None,
-        submitted_by: by.clone(),
-        assigned_to: None,
-        submit_seq: n + 1,
-        received_at: None,
-        submitted_at: at,
-        placed_in_queue_at: Some(at),
-        moved_to_queue_at: Some(at),
-        delivered_at: None,
-        assigned_at: None,
-        held_at: None,
-        scheduled_at: None,
-        completed_at: None,
-        abandoned_at: None,
         user_data: user_data(n),
+        ..Interaction::queued(
+            id,
+            tenant.clone(),
+            media.clone(),
+            queue.clone(),
+            by.clone(),
+            n + 1,
+            at,
+        )
     }
 }
 
@@ -140,20 +122,8 @@ impl Lifecycle {
     fn once(&mut self) {
         self.now = self.now.plus_millis(1);
         let submit = Submit {
-            interaction_id: None,
-            queue: Some(ROUTED.into()),
-            media_type: "chat".into(),
-            interaction_type: None,
-            subtype: None,
-            priority: None,
-            service_objective: None,
             user_data: Some(self.user_data.clone()),
-            external_id: None,
-            parent_id: None,
-            received_at: None,
-            scheduled_at: None,
-            is_online: None,
-            workbin: None,
+            ..Submit::to_queue(ROUTED, "chat")
         };
         self.handle(true, Request::Submit(submit));
         let pulled = self.handle(

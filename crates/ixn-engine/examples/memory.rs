@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use ixn_config::Config;
 use ixn_engine::Engine;
-use ixn_model::{Interaction, InteractionId, InteractionState, Name, Timestamp, UserData, Value, ValueRef};
+use ixn_model::{Interaction, InteractionId, Name, Timestamp, UserData, Value, ValueRef};
 
 const T0: Timestamp = Timestamp(1_767_225_600_000);
 
@@ -39,36 +39,19 @@ fn user_data(n: u64) -> UserData {
 
 fn interaction(n: u64, queue: &Name, tenant: &Name, media: &Name, by: &Name) -> Interaction {
     let at = T0.plus_millis(-10_000_000 + n as i64 / 16);
+    let id = InteractionId::parse(&format!("mem{n:013}")).expect("valid id");
     Interaction {
-        id: InteractionId::parse(&format!("mem{n:013}")).expect("valid id"),
-        tenant: tenant.clone(),
-        media_type: media.clone(),
-        interaction_type: None,
-        subtype: None,
-        queue: Some(queue.clone()),
-        workbin: None,
-        state: InteractionState::Queued,
-        is_online: true,
-        is_locked: false,
-        is_held: false,
-        parent_id: None,
-        external_id: None,
         priority: (n % 3) as i64,
-        service_objective: None,
-        submitted_by: by.clone(),
-        assigned_to: None,
-        submit_seq: n + 1,
-        received_at: None,
-        submitted_at: at,
-        placed_in_queue_at: Some(at),
-        moved_to_queue_at: Some(at),
-        delivered_at: None,
-        assigned_at: None,
-        held_at: None,
-        scheduled_at: None,
-        completed_at: None,
-        abandoned_at: None,
         user_data: user_data(n),
+        ..Interaction::queued(
+            id,
+            tenant.clone(),
+            media.clone(),
+            queue.clone(),
+            by.clone(),
+            n + 1,
+            at,
+        )
     }
 }
 

@@ -186,6 +186,50 @@ fn opt_str(s: Option<&str>) -> Scalar<'_> {
 }
 
 impl Interaction {
+    /// A new interaction submitted at `at` and waiting in `queue`: online, unlocked, not held,
+    /// priority 0, no user data. Callers set anything else with struct update syntax.
+    pub fn queued(
+        id: InteractionId,
+        tenant: Name,
+        media_type: Name,
+        queue: Name,
+        submitted_by: Name,
+        submit_seq: u64,
+        at: Timestamp,
+    ) -> Interaction {
+        Interaction {
+            id,
+            tenant,
+            media_type,
+            interaction_type: None,
+            subtype: None,
+            queue: Some(queue),
+            workbin: None,
+            state: InteractionState::Queued,
+            is_online: true,
+            is_locked: false,
+            is_held: false,
+            parent_id: None,
+            external_id: None,
+            priority: 0,
+            service_objective: None,
+            submitted_by,
+            assigned_to: None,
+            submit_seq,
+            received_at: None,
+            submitted_at: at,
+            placed_in_queue_at: Some(at),
+            moved_to_queue_at: Some(at),
+            delivered_at: None,
+            assigned_at: None,
+            held_at: None,
+            scheduled_at: None,
+            completed_at: None,
+            abandoned_at: None,
+            user_data: UserData::new(),
+        }
+    }
+
     /// The value of one system property.
     pub fn system(&self, p: SysProp) -> Scalar<'_> {
         match p {

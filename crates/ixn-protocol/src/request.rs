@@ -254,8 +254,16 @@ impl Submit {
     /// A submit to `queue` with every optional field unset.
     pub fn to_queue(queue: impl Into<String>, media_type: impl Into<String>) -> Submit {
         Submit {
-            interaction_id: None,
             queue: Some(queue.into()),
+            ..Submit::new(media_type)
+        }
+    }
+
+    /// A submit of `media_type` with every optional field unset (no queue either).
+    pub fn new(media_type: impl Into<String>) -> Submit {
+        Submit {
+            interaction_id: None,
+            queue: None,
             media_type: media_type.into(),
             interaction_type: None,
             subtype: None,

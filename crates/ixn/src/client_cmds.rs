@@ -116,20 +116,13 @@ pub async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         .transpose()
         .map_err(|e| anyhow::anyhow!("--scheduled-at: {e}"))?;
     let submit = Submit {
-        interaction_id: None,
-        queue: Some(args.queue.clone()),
-        media_type: args.media_type.clone(),
         interaction_type: args.interaction_type.clone(),
         subtype: args.subtype.clone(),
         priority: args.priority,
-        service_objective: None,
         user_data: parse_data(&args)?,
         external_id: args.external_id.clone(),
-        parent_id: None,
-        received_at: None,
         scheduled_at,
-        is_online: None,
-        workbin: None,
+        ..Submit::to_queue(args.queue.clone(), args.media_type.clone())
     };
     let ix = c.submit(&submit).await?;
     print_json(&ix)?;

@@ -291,55 +291,25 @@ impl Fixture {
 
 pub(crate) fn submit_req(queue: Option<&str>) -> Submit {
     Submit {
-        interaction_id: None,
         queue: queue.map(str::to_owned),
-        media_type: "chat".into(),
-        interaction_type: None,
-        subtype: None,
-        priority: None,
-        service_objective: None,
-        user_data: None,
-        external_id: None,
-        parent_id: None,
-        received_at: None,
-        scheduled_at: None,
-        is_online: None,
-        workbin: None,
+        ..Submit::new("chat")
     }
 }
 
 /// A queued interaction of tenant `default` as the store would load it.
 pub(crate) fn interaction(id: &str, queue: &str, submit_seq: u64) -> ixn_model::Interaction {
+    let at = T0.plus_millis(-1000 + submit_seq as i64);
     ixn_model::Interaction {
-        id: ixn_model::InteractionId::parse(id).expect("valid id"),
-        tenant: Name::new("default"),
-        media_type: Name::new("chat"),
-        interaction_type: None,
-        subtype: None,
-        queue: Some(Name::new(queue)),
-        workbin: None,
-        state: ixn_model::InteractionState::Queued,
-        is_online: true,
-        is_locked: false,
-        is_held: false,
-        parent_id: None,
-        external_id: None,
-        priority: 0,
-        service_objective: None,
-        submitted_by: Name::new("chat-server"),
-        assigned_to: None,
-        submit_seq,
-        received_at: None,
-        submitted_at: T0.plus_millis(-1000 + submit_seq as i64),
-        placed_in_queue_at: Some(T0.plus_millis(-1000 + submit_seq as i64)),
         moved_to_queue_at: None,
-        delivered_at: None,
-        assigned_at: None,
-        held_at: None,
-        scheduled_at: None,
-        completed_at: None,
-        abandoned_at: None,
-        user_data: UserData::new(),
+        ..ixn_model::Interaction::queued(
+            ixn_model::InteractionId::parse(id).expect("valid id"),
+            Name::new("default"),
+            Name::new("chat"),
+            Name::new(queue),
+            Name::new("chat-server"),
+            submit_seq,
+            at,
+        )
     }
 }
 

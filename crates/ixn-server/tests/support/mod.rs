@@ -425,22 +425,7 @@ pub async fn submit(client: &Client, queue: &str, priority: i64, user_data: Json
 
 /// A chat submission with every optional field unset.
 pub fn submit_chat() -> Submit {
-    Submit {
-        interaction_id: None,
-        queue: None,
-        media_type: "chat".into(),
-        interaction_type: None,
-        subtype: None,
-        priority: None,
-        service_objective: None,
-        user_data: None,
-        external_id: None,
-        parent_id: None,
-        received_at: None,
-        scheduled_at: None,
-        is_online: None,
-        workbin: None,
-    }
+    Submit::new("chat")
 }
 
 /// Depth of a queue of the client's tenant.
