@@ -55,6 +55,11 @@ impl RestClient {
             .map_err(|e| ClientError::Connection(e.to_string()))
     }
 
+    /// `GET` of any JSON resource of the server (e.g. `/v1/reporting/status`).
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        Self::read(self.send(self.http.get(self.url(path))).await?).await
+    }
+
     /// `POST /v1/interactions`.
     pub async fn submit(&self, submit: &Submit) -> Result<InteractionView, ClientError> {
         Self::read(

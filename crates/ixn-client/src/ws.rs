@@ -22,6 +22,10 @@ pub struct Registration {
     pub api_key: String,
     pub agent_id: Option<String>,
     pub notify_properties_changed: bool,
+    /// ESP servers: the application type they serve.
+    pub app_type: Option<String>,
+    /// ESP servers: the services they offer (empty: any).
+    pub services: Vec<String>,
 }
 
 impl Registration {
@@ -32,6 +36,8 @@ impl Registration {
             api_key: api_key.into(),
             agent_id: None,
             notify_properties_changed: false,
+            app_type: None,
+            services: Vec::new(),
         }
     }
 }
@@ -124,6 +130,8 @@ impl Client {
                 api_key: reg.api_key,
                 agent_id: reg.agent_id,
                 notify_properties_changed: reg.notify_properties_changed,
+                app_type: reg.app_type,
+                services: reg.services,
             }))
             .await?;
         match answer {

@@ -9,11 +9,15 @@
 //! [`load_file`] convenience it does no I/O, and it knows nothing of the network, the store or
 //! the engine (which decide what applying a configuration means).
 
+mod agents;
 mod apikey;
 mod error;
+pub mod loggers;
 mod model;
 mod reader;
+mod router;
 mod sections;
+mod strategies;
 mod validate;
 
 #[cfg(test)]
@@ -23,8 +27,17 @@ use std::path::Path;
 
 use toml::de::DeTable;
 
+pub use agents::{ANY_MEDIA, AgentDef, AgentGroup, CapacityRule, PlaceDef};
 pub use error::{ConfigError, ConfigErrors};
 pub use ixn_model::ClientKind;
+pub use loggers::{
+    AmqpOptions, ColumnType, CustomColumn, CustomData, EventFilter, EventLogOptions, FileOptions, KafkaOptions,
+    LoggerConfig, NatsOptions, ReportTable, ScriptOptions, ScriptSource, SinkConfig, StompOptions, WebhookOptions,
+};
+pub use router::{DEFAULT_NODE, DEFAULT_PULL_AFTER_ERROR_S, DEFAULT_PULL_BATCH, RouterConfig, RouterServer};
+pub use strategies::{
+    DEFAULT_STRATEGY, FinalAction, Overflow, Policy, PriorityRaise, ScriptCode, Strategy, StrategyScript, StrategyStep,
+};
 pub use model::{
     Application, BusinessProcess, Config, MediaType, MultipleConnections, Queue, ServerConfig, Settings,
     Submitter, Tenant, View, Workbin,
@@ -55,20 +68,29 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     }
 
     let mut fields = Fields::new(root.get_ref(), root.span(), "top level");
-    let draft = sections::read_root(&mut fields, &mut d);
+    let mut draft = sections::read_root(&mut fields, &mut d);
+    let strategy_drafts = strategies::read(&mut fields, &mut d);
+    let router_draft = router::read(&mut fields, &mut d);
     fields.finish(&mut d);
 
     let (server, settings, has_process) = (draft.server.clone(), draft.settings.clone(), draft.has_process);
+    let loggers = std::mem::take(&mut draft.loggers);
+    let known = strategies::KnownNames::of(&draft, has_process, builtin_process);
     let process = validate::process(draft, &mut d);
+    let strategies = strategies::validate(strategy_drafts, &known, &mut d);
+    let router = router_draft.map(|r| router::validate(r, &strategies, &mut d));
     d.finish()?;
-    let process = match process {
+    let mut process = match process {
         Some(p) if has_process => p,
         _ => builtin_process(),
     };
+    process.strategies = strategies;
     Ok(Config {
         server,
         settings,
         process,
+        loggers,
+        router,
     })
 }
 
@@ -101,6 +123,8 @@ impl Config {
             server: ServerConfig::default(),
             settings: Settings::default(),
             process: builtin_process(),
+            loggers: Vec::new(),
+            router: None,
         }
     }
 

@@ -18,6 +18,10 @@ pub struct Config {
     pub server: ServerConfig,
     pub settings: Settings,
     pub process: BusinessProcess,
+    /// Event loggers (`[[loggers]]`), read at start only.
+    pub loggers: Vec<crate::loggers::LoggerConfig>,
+    /// `[router]`: how an `ixn router` process runs, read at start only.
+    pub router: Option<crate::router::RouterConfig>,
 }
 
 /// How this process runs: read once at start, never hot-applied.
@@ -66,6 +70,9 @@ pub struct Settings {
     /// How long a router's pull may wait for work before it is answered empty.
     pub max_pull_wait_s: u32,
     pub allow_multiple_agent_connections: MultipleConnections,
+    /// How long a disconnected desktop keeps its agent logged in (its invites stay too); a
+    /// reconnect within it resumes, after it the agent is logged out and its invites revoked.
+    pub agent_grace_period_s: u32,
 }
 
 impl Default for Settings {
@@ -82,6 +89,7 @@ impl Default for Settings {
             purge_batch_size: 1000,
             max_pull_wait_s: 10,
             allow_multiple_agent_connections: MultipleConnections::Allow,
+            agent_grace_period_s: 30,
         }
     }
 }
@@ -136,6 +144,12 @@ pub struct BusinessProcess {
     /// Global across tenants, like the product family's custom properties.
     pub custom_properties: Vec<CustomProperty>,
     pub applications: Vec<Application>,
+    pub agents: Vec<crate::agents::AgentDef>,
+    pub agent_groups: Vec<crate::agents::AgentGroup>,
+    pub places: Vec<crate::agents::PlaceDef>,
+    pub capacity_rules: Vec<crate::agents::CapacityRule>,
+    /// Routing strategies (`[[strategies]]`); the built-in `default` per tenant when none is given.
+    pub strategies: Vec<crate::strategies::Strategy>,
 }
 
 impl BusinessProcess {

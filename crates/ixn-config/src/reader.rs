@@ -233,6 +233,17 @@ impl<'t, 'i> Fields<'t, 'i> {
         Some(out)
     }
 
+    /// Every entry of a table whose keys are data (user-data keys, event ids), marking all read.
+    pub(crate) fn entries_raw(&mut self) -> Vec<(&'t str, &'t Spanned<DeValue<'i>>)> {
+        self.entries
+            .iter_mut()
+            .map(|e| {
+                e.used = true;
+                (e.key, e.value)
+            })
+            .collect()
+    }
+
     /// Reports every key that was never read.
     pub(crate) fn finish(self, d: &mut Diagnostics<'_>) {
         for e in self.entries.iter().filter(|e| !e.used) {

@@ -30,6 +30,10 @@ pub(crate) struct Draft {
     pub submitters: Vec<SubmitterDraft>,
     pub custom_properties: Vec<CustomPropertyDraft>,
     pub applications: Vec<ApplicationDraft>,
+    /// `[[loggers]]`, complete (they need no cross-checks with the process).
+    pub loggers: Vec<crate::loggers::LoggerConfig>,
+    /// `[[agents]]`, `[[agent-groups]]`, `[[places]]`, `[[capacity-rules]]` (part of the process).
+    pub agents: crate::agents::AgentsDraft,
 }
 
 #[derive(Debug)]
@@ -131,6 +135,9 @@ pub(crate) fn read_root(root: &mut Fields<'_, '_>, d: &mut Diagnostics<'_>) -> D
         draft.settings = read_settings(&mut f, d);
         f.finish(d);
     }
+    draft.loggers = crate::loggers::read_loggers(root, d);
+    draft.agents = crate::agents::read(root, d);
+    draft.has_process |= !draft.agents.is_empty();
     for table in PROCESS_TABLES {
         let Some(items) = root.array_of_tables(d, table) else {
             continue;
@@ -258,6 +265,7 @@ fn read_settings(f: &mut Fields<'_, '_>, d: &mut Diagnostics<'_>) -> Settings {
         ),
         purge_batch_size: int("purge-batch-size", 1..=100_000, def.purge_batch_size, ""),
         max_pull_wait_s: int("max-pull-wait", 1..=600, def.max_pull_wait_s, "seconds"),
+        agent_grace_period_s: int("agent-grace-period", 0..=3600, def.agent_grace_period_s, "seconds"),
         ..def
     };
     s.collect_request_counters = f.bool(d, "collect-request-counters", false);

@@ -28,6 +28,7 @@ routing-timeout = 30
 history-retention = 0
 purge-batch-size = 500
 max-pull-wait = 20
+agent-grace-period = 45
 allow-multiple-agent-connections = "force-logout"
 
 [[tenants]]
@@ -206,6 +207,7 @@ fn full_example_parses_with_every_value() {
         purge_batch_size: 500,
         max_pull_wait_s: 20,
         allow_multiple_agent_connections: MultipleConnections::ForceLogout,
+        agent_grace_period_s: 45,
     };
     assert_eq!(c.settings, expected);
 

@@ -63,6 +63,11 @@ pub(crate) fn process(mut draft: Draft, d: &mut Diagnostics<'_>) -> Option<Busin
     check_unique(d, "application", draft.applications.iter().map(|a| ("", &a.name)));
 
     check_references(&draft, d);
+    let agents = {
+        let tenants = draft.tenants.iter().map(|t| t.name.value.clone()).collect();
+        let media = draft.media_types.iter().map(|m| m.name.value.clone()).collect();
+        crate::agents::validate(std::mem::take(&mut draft.agents), &tenants, &media, d)
+    };
     let custom = custom_properties(&draft.custom_properties, d);
     check_api_keys(&draft, d);
     let views = views(&draft, &custom, d);
@@ -134,6 +139,12 @@ pub(crate) fn process(mut draft: Draft, d: &mut Diagnostics<'_>) -> Option<Busin
                 ))
             })
             .collect(),
+        agents: agents.agents,
+        agent_groups: agents.groups,
+        places: agents.places,
+        capacity_rules: agents.rules,
+        // Filled by the caller: strategies are checked against the process actually used.
+        strategies: Vec::new(),
     })
 }
 

@@ -128,11 +128,7 @@ impl Lifecycle {
         self.handle(true, Request::Submit(submit));
         let pulled = self.handle(
             false,
-            Request::Pull(Pull {
-                view: Some(VIEW.into()),
-                count: 1,
-                interaction_ids: vec![],
-            }),
+            Request::Pull(Pull::from_view(VIEW, 1)),
         );
         let ServerMessage::EventPulledInteractions { interactions, .. } = pulled else {
             panic!("not a pull answer")

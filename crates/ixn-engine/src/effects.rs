@@ -19,6 +19,8 @@ pub enum Notify {
     /// Connections of this media-server application that registered with
     /// `notify_properties_changed`.
     SubmitterWatching { tenant: Name, application: Name },
+    /// Every router connection of a tenant.
+    Routers { tenant: Name },
 }
 
 /// Notifications produced while handling requests, in order.

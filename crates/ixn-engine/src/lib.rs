@@ -12,7 +12,10 @@
 //! behaviour, timers included, is testable without sleeping. The engine knows application and
 //! agent *names*; which connection they use is the server's business.
 
+mod agents;
+mod delivery;
 mod effects;
+mod esp;
 mod handlers;
 mod live;
 mod process;
@@ -25,6 +28,7 @@ use ixn_config::{BusinessProcess, Settings};
 use ixn_model::{ClientKind, IdGenerator, Interaction, InteractionId, Name, Timestamp};
 use ixn_protocol::{ProtocolError, ReportingEvent, Request, ServerMessage};
 
+pub use delivery::HANDLING_TIMEOUT_KEY;
 pub use effects::{Notify, Output};
 pub use live::Interner;
 use live::LiveSet;
@@ -83,11 +87,22 @@ pub struct Engine {
     /// Ids stopped recently, oldest first: a stopped row may still be on its way to the store,
     /// where the server's duplicate check cannot see it yet.
     recently_stopped: RecentIds,
+    agents: agents::Agents,
+    delivery: delivery::Delivery,
+    /// Notifications produced by hooks and timers, moved to the caller's [`Output`].
+    notes: Vec<(Notify, ServerMessage)>,
+    /// Agents that may have gained capacity (announced to routers with EventAgentAvailable).
+    touched_agents: Vec<agents::Key>,
+    /// Changes whenever an interaction becomes pullable (held pulls retry when it moves).
+    work_epoch: u64,
+    /// The time of the request or tick being handled.
+    now_hint: Timestamp,
 }
 
 impl Engine {
     /// An empty engine for a business process. `next_event_seq` continues the store's outbox.
     pub fn new(process: &BusinessProcess, settings: Settings, node_id: u16, last_event_seq: u64) -> Engine {
+        let process_def = process;
         let process = ProcessIndex::build(process);
         let views = ViewIndexes::new(&process);
         Engine {
@@ -105,6 +120,12 @@ impl Engine {
             pending_events: Vec::new(),
             submit_seq_dirty: false,
             recently_stopped: RecentIds::default(),
+            agents: agents::Agents::new(process_def),
+            delivery: delivery::Delivery::default(),
+            notes: Vec::new(),
+            touched_agents: Vec::new(),
+            work_epoch: 0,
+            now_hint: Timestamp::from_millis(0),
         }
     }
 
@@ -120,7 +141,7 @@ impl Engine {
         self.next_submit_seq = self.next_submit_seq.max(ix.submit_seq + 1);
         self.ids.observe(ix.submitted_at);
         let slot = self.live.insert(ix);
-        self.views.index(&self.process, &mut self.live, slot, now);
+        self.index_slot(slot, now);
     }
 
     /// Continues generated ids after the last one ever issued (`id_clock` in store meta), so a
@@ -153,12 +174,71 @@ impl Engine {
         now: Timestamp,
         out: &mut Output,
     ) -> Result<ServerMessage, ProtocolError> {
-        handlers::handle(self, client, reference_id, request, now, out)
+        self.now_hint = now;
+        let touched = handlers::interaction_of(&request).map(str::to_owned);
+        let result = handlers::handle(self, client, reference_id, request, now, out);
+        if result.is_ok()
+            && client.kind == ClientKind::AgentDesktop
+            && let Some(id) = touched.and_then(|t| InteractionId::parse(&t).ok())
+            && self
+                .live
+                .get_by_id(&id)
+                .is_some_and(|ix| ix.assigned_to.as_ref() == Some(&client.holder_name()))
+        {
+            self.touch_handling(&id, now);
+        }
+        self.flush_notes(out);
+        result
+    }
+
+    /// Moves hook and timer notifications to `out`, and announces agents that gained capacity.
+    fn flush_notes(&mut self, out: &mut Output) {
+        for key in std::mem::take(&mut self.touched_agents) {
+            let media = self.agents.available_media(&key);
+            if !media.is_empty() {
+                self.notes.push((
+                    Notify::Routers { tenant: key.0.clone() },
+                    ServerMessage::EventAgentAvailable {
+                        agent: key.1.to_string(),
+                        media_types: media,
+                    },
+                ));
+            }
+        }
+        out.notifications.append(&mut self.notes);
+    }
+
+    /// Changes whenever an interaction becomes pullable; a held pull is worth retrying when it
+    /// differs from the value seen when the pull was held.
+    pub fn work_epoch(&self) -> u64 {
+        self.work_epoch
+    }
+
+    /// State, load and reasons of the logged-in agents of a tenant (all tenants when `None`).
+    pub fn agent_views(&self, tenant: Option<&str>) -> Vec<ixn_protocol::AgentView> {
+        let mut v: Vec<_> = self
+            .agents
+            .agents
+            .values()
+            .filter(|a| tenant.is_none_or(|t| *a.tenant == *t))
+            .map(|a| self.agents.view(a))
+            .collect();
+        v.sort_by(|a, b| (&a.tenant, &a.agent_id).cmp(&(&b.tenant, &b.agent_id)));
+        v
+    }
+
+    /// Checks the delivery invariants (for tests): no agent over capacity.
+    pub fn check_agents(&self) -> Result<(), String> {
+        match self.agents.over_capacity() {
+            Some(problem) => Err(problem),
+            None => Ok(()),
+        }
     }
 
     /// Replaces the business process and settings atomically (already validated).
     pub fn apply_process(&mut self, process: &BusinessProcess, settings: Settings, now: Timestamp) {
         self.settings = settings;
+        self.agents.configure(process);
         let old_process = std::mem::replace(&mut self.process, ProcessIndex::build(process));
         self.views = ViewIndexes::new(&self.process);
         let slots: Vec<_> = self.live.slots().collect();
@@ -174,24 +254,39 @@ impl Engine {
                 entry.reset_derived();
             }
             self.views.index(&self.process, &mut self.live, slot, now);
+            self.work_epoch += 1;
         }
     }
 
-    /// A connection went away: its snapshots are released.
-    pub fn client_gone(&mut self, client_id: u64) {
+    /// A connection went away: its snapshots are released, and a desktop's agent keeps its
+    /// login for `agent-grace-period` (logged out at once when it is 0).
+    pub fn client_gone(&mut self, client_id: u64, now: Timestamp, out: &mut Output) {
+        self.now_hint = now;
         self.snapshots.retain(|_, s| s.owner != client_id);
+        self.agent_connection_gone(client_id, now);
+        self.flush_notes(out);
     }
 
-    /// Runs due timers (scheduled interactions becoming visible, idle snapshots expiring).
+    /// Runs due timers: scheduled interactions becoming visible, idle snapshots expiring,
+    /// routing / delivering / handling timeouts, invites expiring, agents' grace periods ending.
     pub fn tick(&mut self, now: Timestamp, out: &mut Output) {
+        self.now_hint = now;
+        let before = self.views.next_scheduled();
         self.views.release_scheduled(&self.process, &mut self.live, now);
+        if before.is_some_and(|t| t <= now) {
+            self.work_epoch += 1;
+        }
         queries::expire_snapshots(self, now);
-        let _ = out;
+        self.fire_delivery_timers(now);
+        self.flush_notes(out);
     }
 
     /// When [`Engine::tick`] should run next, if anything is scheduled.
     pub fn next_deadline(&self) -> Option<Timestamp> {
-        self.views.next_scheduled()
+        match (self.views.next_scheduled(), self.delivery.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Takes everything changed since the last call, for one group commit.

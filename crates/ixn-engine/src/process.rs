@@ -19,6 +19,16 @@ pub(crate) struct ViewDef {
     /// Max interactions selected by this view in flight at once (0 = unlimited).
     pub limit: u32,
     pub enabled: bool,
+    /// Seconds an interaction returned to the queue stays invisible to this view.
+    pub freeze_interval_s: u32,
+}
+
+/// One submitter feeding a strategy.
+#[derive(Debug, Clone)]
+pub(crate) struct SubmitterDef {
+    pub view: Option<u16>,
+    pub max_in_flight: u32,
+    pub enabled: bool,
 }
 
 #[derive(Debug)]
@@ -31,6 +41,10 @@ pub(crate) struct ProcessIndex {
     pub view_ids: HashMap<(Name, Name), u16>,
     pub workbins: HashMap<(Name, Name), WorkbinOwnerType>,
     pub custom_properties: Vec<CustomProperty>,
+    /// Media type → its own handling-timeout (minutes).
+    pub handling_timeouts: HashMap<Name, u32>,
+    /// (tenant, strategy) → its submitters in configuration order.
+    pub strategies: HashMap<(Name, Name), Vec<SubmitterDef>>,
 }
 
 impl ProcessIndex {
@@ -55,6 +69,7 @@ impl ProcessIndex {
                 order: v.order.clone(),
                 limit: v.limit,
                 enabled: v.enabled,
+                freeze_interval_s: v.freeze_interval_s,
             });
         }
         ProcessIndex {
@@ -62,13 +77,31 @@ impl ProcessIndex {
             queues,
             queue_list,
             views,
-            view_ids,
+            view_ids: view_ids.clone(),
             workbins: bp
                 .workbins
                 .iter()
                 .map(|w| ((n(&w.tenant), n(&w.name)), w.owner_type))
                 .collect(),
             custom_properties: bp.custom_properties.clone(),
+            handling_timeouts: bp
+                .media_types
+                .iter()
+                .filter_map(|m| m.handling_timeout_min.map(|t| (n(&m.name), t)))
+                .collect(),
+            strategies: {
+                let mut map: HashMap<(Name, Name), Vec<SubmitterDef>> = HashMap::new();
+                for s in &bp.submitters {
+                    map.entry((n(&s.tenant), n(&s.strategy)))
+                        .or_default()
+                        .push(SubmitterDef {
+                            view: view_ids.get(&(n(&s.tenant), n(&s.view))).copied(),
+                            max_in_flight: s.max_in_flight,
+                            enabled: s.enabled,
+                        });
+                }
+                map
+            },
         }
     }
 

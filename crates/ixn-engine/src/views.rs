@@ -194,6 +194,13 @@ impl ViewIndexes {
         }
     }
 
+    /// Hides an indexed interaction from view `v` until `until` (freeze-interval).
+    pub fn freeze(&mut self, v: u16, slot: Slot, until: Timestamp) {
+        if let Some(view) = self.views.get_mut(v as usize) {
+            view.frozen.insert(slot, until);
+        }
+    }
+
     /// Up to `count` slots a pull through view `v` takes now, in the view's order.
     pub fn candidates(
         &mut self,

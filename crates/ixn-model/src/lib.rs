@@ -10,6 +10,7 @@ pub mod condition;
 pub mod ids;
 pub mod interaction;
 pub mod name;
+pub mod skills;
 pub mod state;
 pub mod time;
 pub mod userdata;

@@ -61,6 +61,16 @@ catalogue! {
     InvalidConfiguration = 1021, "invalid_configuration", true, "the configuration is invalid; nothing was changed";
     NotAssigned = 1022, "not_assigned", true, "the interaction is not held by this client";
     ViewDisabled = 1023, "view_disabled", true, "the view is disabled";
+    AgentNotLoggedIn = 1040, "agent_not_logged_in", true, "the agent is not logged in";
+    AgentAlreadyLoggedIn = 1041, "agent_already_logged_in", true, "the agent is logged in on another connection and allow-multiple-agent-connections is false";
+    NoAgentAvailable = 1042, "no_agent_available", true, "no agent of the target can take the interaction now";
+    AgentNotAvailable = 1043, "agent_not_available", true, "the agent is not ready for this media, in do-not-disturb, or at capacity";
+    MediaNotLoggedIn = 1044, "media_not_logged_in", true, "the agent is not logged in for this media";
+    NoInvite = 1045, "no_invite", true, "no pending invite for this agent on this interaction";
+    UnknownAgent = 1046, "unknown_agent", true, "no such agent or place is logged in";
+    EspServerNotFound = 1050, "esp_server_not_found", true, "no ESP server of that name or type is connected (Not found by type)";
+    EspTimeout = 1051, "esp_timeout", false, "the ESP server did not answer in time";
+    EspServerGone = 1052, "esp_server_gone", false, "the ESP server disconnected before it answered";
     StoreUnavailable = 1030, "store_unavailable", false, "the store cannot be reached; try again";
     Internal = 1031, "internal_error", false, "internal error";
     ShuttingDown = 1032, "shutting_down", false, "the server is shutting down";
@@ -80,11 +90,18 @@ impl ErrorCode {
             | ErrorCode::UnknownQueue
             | ErrorCode::UnknownWorkbin
             | ErrorCode::UnknownSnapshot
-            | ErrorCode::UnknownView => 404,
+            | ErrorCode::UnknownView
+            | ErrorCode::UnknownAgent
+            | ErrorCode::EspServerNotFound => 404,
             ErrorCode::InvalidState
             | ErrorCode::InteractionLocked
             | ErrorCode::DuplicateInteraction
-            | ErrorCode::NotAssigned => 409,
+            | ErrorCode::NotAssigned
+            | ErrorCode::AgentAlreadyLoggedIn
+            | ErrorCode::NoAgentAvailable
+            | ErrorCode::AgentNotAvailable
+            | ErrorCode::NoInvite => 409,
+            ErrorCode::EspTimeout | ErrorCode::EspServerGone => 504,
             ErrorCode::FrameTooLarge => 413,
             ErrorCode::StoreUnavailable | ErrorCode::ShuttingDown => 503,
             ErrorCode::Internal => 500,

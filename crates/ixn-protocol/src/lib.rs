@@ -7,15 +7,19 @@
 //! Architecture invariant: this crate is the contract with the outside world. It does no I/O
 //! and knows nothing about transports (WebSocket, REST), the engine or the store.
 
+mod agents;
 mod error;
 mod interaction;
 mod reporting;
 mod request;
 mod server;
 
+pub use agents::{
+    AgentView, InviteKind, InviteOutcome, MediaLogin, MediaStatus, RouteTarget, SelectionPolicy, Visibility,
+};
 pub use error::{ErrorBody, ErrorCode, ProtocolError};
 pub use interaction::InteractionView;
-pub use reporting::{Party, PropertyChanges, REPORTING_ENVELOPE_VERSION, ReportingEvent, ReportingEventKind};
+pub use reporting::{EspInfo, Party, PropertyChanges, REPORTING_ENVELOPE_VERSION, ReportingEvent, ReportingEventKind};
 pub use request::*;
 pub use server::*;
 

@@ -117,6 +117,37 @@ pub struct ReportingEvent {
     /// For EventPropertiesChanged: what changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<PropertyChanges>,
+    /// For EventCustomReporting: the requester's custom event id (routes it to an event-log table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_event_id: Option<u32>,
+    /// For EventExternalServiceRequested/Responded: the relayed ESP call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub esp: Option<EspInfo>,
+}
+
+/// One relayed ESP call as reporting sees it (parameters and results are not copied).
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct EspInfo {
+    /// The server's id of the relayed call (`request_id` of EventExternalServiceRequest).
+    pub request_id: u64,
+    /// The requester's `reference_id` of Request3rdServer.
+    pub reference_id: u64,
+    /// Application name of the ESP server the call went to.
+    pub app_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_type: Option<String>,
+    pub service: String,
+    pub method: String,
+    /// Responded only: `result`, `fault`, `timeout` or `server_gone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_code: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_string: Option<String>,
+    /// Responded only: milliseconds between relaying the call and its outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 /// The three lists of a property change.
@@ -152,6 +183,8 @@ impl ReportingEvent {
             reason: None,
             user_data: None,
             changes: None,
+            custom_event_id: None,
+            esp: None,
         }
     }
 }

@@ -6,7 +6,7 @@ use ixn_model::{ClientKind, Timestamp, UserData};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
-use crate::{ErrorCode, ProtocolError};
+use crate::{ErrorCode, MediaLogin, ProtocolError, RouteTarget, Visibility};
 
 /// A reason attached to a request (the product family's ReasonInfo).
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
@@ -95,12 +95,18 @@ requests! {
         /// A media server asks to receive EventPropertiesChanged for interactions it submitted.
         #[serde(default)]
         notify_properties_changed: bool,
+        /// ESP servers: the application type they serve requests for by type.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app_type: Option<String>,
+        /// ESP servers: the services they offer (empty: any).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        services: Vec<String>,
     }
     /// Keep-alive; answered with EventPing carrying the KPI counters when they are collected.
     Ping(Ping) = "RequestPing",
         kinds: [MediaServer, AgentDesktop, Router, Reporting, EspServer, Proxy] {}
     /// Creates an interaction: queued when a media server submits, handling when an agent does.
-    Submit(Submit) = "RequestSubmit", kinds: [MediaServer, AgentDesktop, Proxy] {
+    Submit(Submit) = "RequestSubmit", kinds: [MediaServer, AgentDesktop, Router, Proxy] {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         interaction_id: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -189,6 +195,13 @@ requests! {
         count: u32,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         interaction_ids: Vec<String>,
+        /// Routers: pull through every enabled submitter of this strategy instead of one view.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        strategy: Option<String>,
+        /// With `strategy`: how long the server may hold the pull while nothing is available
+        /// (capped by `max-pull-wait`; default that option; 0 answers at once).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_wait_ms: Option<u32>,
     }
     /// A consistent, ordered listing of matching live interactions, read page by page.
     TakeSnapshot(TakeSnapshot) = "RequestTakeSnapshot", kinds: [AgentDesktop, Reporting, Proxy] {
@@ -247,6 +260,181 @@ requests! {
         config: String,
         #[serde(default)]
         dry_run: bool,
+    }
+    /// Logs the desktop's agent in, at a place, with its media and their initial ready state.
+    AgentLogin(AgentLogin) = "RequestAgentLogin", kinds: [AgentDesktop] {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        place: Option<String>,
+        #[serde(default)]
+        media: Vec<MediaLogin>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    }
+    /// Logs the agent out; its pending invites are revoked (interactions it handles stay).
+    AgentLogout(AgentLogout) = "RequestAgentLogout", kinds: [AgentDesktop] {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    }
+    AddMedia(AddMedia) = "RequestAddMedia", kinds: [AgentDesktop] {
+        media_type: String,
+        #[serde(default)]
+        ready: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    }
+    RemoveMedia(RemoveMedia) = "RequestRemoveMedia", kinds: [AgentDesktop] {
+        media_type: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    }
+    NotReadyForMedia(NotReadyForMedia) = "RequestNotReadyForMedia", kinds: [AgentDesktop] {
+        media_type: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    }
+    CancelNotReadyForMedia(CancelNotReadyForMedia) = "RequestCancelNotReadyForMedia", kinds: [AgentDesktop] {
+        media_type: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    }
+    ChangeMediaStateReason(ChangeMediaStateReason) = "RequestChangeMediaStateReason", kinds: [AgentDesktop] {
+        media_type: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    }
+    ChangeAgentStateReason(ChangeAgentStateReason) = "RequestChangeAgentStateReason", kinds: [AgentDesktop] {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    }
+    DoNotDisturbOn(DoNotDisturbOn) = "RequestDoNotDisturbOn", kinds: [AgentDesktop] {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    }
+    DoNotDisturbOff(DoNotDisturbOff) = "RequestDoNotDisturbOff", kinds: [AgentDesktop] {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    }
+    /// State, load and reasons of logged-in agents (one agent when `agent_id` is given).
+    GetAgents(GetAgents) = "RequestGetAgents", kinds: [AgentDesktop, Router, Reporting, Proxy] {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent_id: Option<String>,
+    }
+    /// A router offers an interaction it holds (routing) to the best agent of `target` that can
+    /// take it now; the chosen agent gets EventInvite. `added_properties` are merged into the
+    /// user data in the same change (virtual-queue reporting keys).
+    RouteInteraction(RouteInteraction) = "RequestRouteInteraction", kinds: [Router, Proxy] {
+        interaction_id: String,
+        #[serde(default)]
+        target: RouteTarget,
+        #[serde(default)]
+        added_properties: UserData,
+    }
+    /// The invited agent takes the interaction.
+    Accept(Accept) = "RequestAccept", kinds: [AgentDesktop, Proxy] {
+        interaction_id: String,
+    }
+    /// The invited agent declines; a routed interaction returns to its queue.
+    Reject(Reject) = "RequestReject", kinds: [AgentDesktop, Proxy] {
+        interaction_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    }
+    /// Hands a handled interaction to an agent or place (invite; the sender leaves when it is
+    /// accepted) or to a queue (at once).
+    Transfer(Transfer) = "RequestTransfer", kinds: [AgentDesktop, Proxy] {
+        interaction_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        place: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queue: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    }
+    /// Invites another agent or place to join a handled interaction.
+    Conference(Conference) = "RequestConference", kinds: [AgentDesktop, Proxy] {
+        interaction_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        place: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    }
+    /// A supervisor joins a handled interaction at once, with the given visibility.
+    Intrude(Intrude) = "RequestIntrude", kinds: [AgentDesktop, Proxy] {
+        interaction_id: String,
+        #[serde(default)]
+        visibility: Visibility,
+    }
+    /// A party leaves; when the last one leaves, the interaction returns to its queue.
+    LeaveInteraction(LeaveInteraction) = "RequestLeaveInteraction", kinds: [AgentDesktop, Proxy] {
+        interaction_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    }
+    /// Calls a service of an ESP server, chosen by application name or by type (load-balanced
+    /// among the connected servers of that type).
+    ThirdServer(ThirdServer) = "Request3rdServer", kinds: [MediaServer, AgentDesktop, Router, Proxy] {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app_type: Option<String>,
+        service: String,
+        method: String,
+        #[serde(default)]
+        parameters: Map<String, Json>,
+        /// Seconds to wait for the answer (default 30, 1–600).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_s: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interaction_id: Option<String>,
+    }
+    /// An ESP server answers a relayed EventExternalServiceRequest: a result or a fault.
+    ExternalServiceResponse(ExternalServiceResponse) = "RequestExternalServiceResponse", kinds: [EspServer] {
+        request_id: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        result: Option<Map<String, Json>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fault_code: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fault_string: Option<String>,
+    }
+    /// A client's own reporting event (EventCustomReporting), written to the outbox.
+    CustomReporting(CustomReporting) = "RequestCustomReporting",
+        kinds: [MediaServer, AgentDesktop, Router, EspServer, Proxy] {
+        /// Custom event id (mapped to a table by the event logger's `custom-events`).
+        custom_event_id: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interaction_id: Option<String>,
+        #[serde(default)]
+        user_data: UserData,
+    }
+}
+
+impl Pull {
+    /// Up to `count` interactions from a view.
+    pub fn from_view(view: impl Into<String>, count: u32) -> Pull {
+        Pull {
+            view: Some(view.into()),
+            count,
+            interaction_ids: Vec::new(),
+            strategy: None,
+            max_wait_ms: None,
+        }
+    }
+
+    /// Up to `count` interactions for a strategy, held by the server up to `max_wait_ms` (the
+    /// server's `max-pull-wait` when `None`) while nothing is available.
+    pub fn for_strategy(strategy: impl Into<String>, count: u32, max_wait_ms: Option<u32>) -> Pull {
+        Pull {
+            view: None,
+            count,
+            interaction_ids: Vec::new(),
+            strategy: Some(strategy.into()),
+            max_wait_ms,
+        }
     }
 }
 
@@ -448,11 +636,7 @@ mod tests {
 
     #[test]
     fn permissions() {
-        let pull = Request::Pull(Pull {
-            view: Some("v".into()),
-            count: 1,
-            interaction_ids: vec![],
-        });
+        let pull = Request::Pull(Pull::from_view("v", 1));
         assert!(pull.allowed_for(ClientKind::Router));
         assert!(pull.allowed_for(ClientKind::AgentDesktop));
         assert!(!pull.allowed_for(ClientKind::MediaServer));

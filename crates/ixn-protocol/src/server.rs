@@ -6,7 +6,12 @@ use std::collections::BTreeMap;
 use ixn_model::{Timestamp, UserData};
 use serde::{Deserialize, Serialize};
 
-use crate::{ErrorBody, InteractionView, ProtocolError, Reason, ReportingEvent};
+use serde_json::{Map, Value as Json};
+
+use crate::{
+    AgentView, ErrorBody, InteractionView, InviteKind, InviteOutcome, Party, ProtocolError, Reason, ReportingEvent,
+    Visibility,
+};
 
 /// Depth of one queue.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -150,6 +155,66 @@ pub enum ServerMessage {
     },
     /// A reporting event, pushed live to subscribed reporting clients.
     EventReporting { record: Box<ReportingEvent> },
+    /// Answer to an agent-state request: the agent after the change.
+    EventAgentStatus { reference_id: u64, agent: Box<AgentView> },
+    /// Answer to RequestGetAgents.
+    EventAgents { reference_id: u64, agents: Vec<AgentView> },
+    /// Pushed to an agent: an interaction is offered; accept or reject before `expires_at`.
+    EventInvite {
+        invite: InviteKind,
+        interaction: Box<InteractionView>,
+        /// Who invites (the router, or the agent transferring or conferencing).
+        from: Party,
+        expires_at: Timestamp,
+    },
+    /// Pushed to whoever asked for an invite (the routing router, the transferring agent).
+    EventInviteOutcome {
+        interaction_id: String,
+        agent: String,
+        invite: InviteKind,
+        outcome: InviteOutcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Reason>,
+    },
+    /// Pushed to the routers of a tenant: an agent can take more of these media now (it became
+    /// ready, logged in, or finished an interaction).
+    EventAgentAvailable { agent: String, media_types: Vec<String> },
+    /// Pushed to the other parties of an interaction when one joins.
+    EventPartyAdded {
+        interaction_id: String,
+        party: Party,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        visibility: Option<Visibility>,
+    },
+    /// Pushed to the other parties of an interaction when one leaves.
+    EventPartyRemoved { interaction_id: String, party: Party },
+    /// Pushed to an ESP server: a relayed Request3rdServer; answer with
+    /// RequestExternalServiceResponse carrying the same `request_id`.
+    EventExternalServiceRequest {
+        request_id: u64,
+        service: String,
+        method: String,
+        #[serde(default)]
+        parameters: Map<String, Json>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interaction_id: Option<String>,
+        /// Who asked.
+        origin: Party,
+    },
+    /// Answer to Request3rdServer: the ESP server's result.
+    Event3rdServerResult {
+        reference_id: u64,
+        /// Application name of the ESP server that answered.
+        app_name: String,
+        result: Map<String, Json>,
+    },
+    /// Answer to Request3rdServer: the ESP server's fault.
+    Event3rdServerFault {
+        reference_id: u64,
+        app_name: String,
+        fault_code: i64,
+        fault_string: String,
+    },
 }
 
 impl ServerMessage {
@@ -182,12 +247,22 @@ impl ServerMessage {
             | EventFoundInteractions { reference_id, .. }
             | EventWorkbinContent { reference_id, .. }
             | EventInteractionMoved { reference_id, .. }
-            | EventQueues { reference_id, .. } => Some(*reference_id),
+            | EventQueues { reference_id, .. }
+            | EventAgentStatus { reference_id, .. }
+            | EventAgents { reference_id, .. }
+            | Event3rdServerResult { reference_id, .. }
+            | Event3rdServerFault { reference_id, .. } => Some(*reference_id),
             EventError { reference_id, .. } => *reference_id,
             EventPropertiesChanged { .. }
             | EventProcessingStopped { .. }
             | EventRevoked { .. }
-            | EventReporting { .. } => None,
+            | EventReporting { .. }
+            | EventInvite { .. }
+            | EventInviteOutcome { .. }
+            | EventAgentAvailable { .. }
+            | EventPartyAdded { .. }
+            | EventPartyRemoved { .. }
+            | EventExternalServiceRequest { .. } => None,
         }
     }
 

@@ -59,6 +59,12 @@ pub(crate) enum CoreMsg {
         settings: Box<Settings>,
         reply: oneshot::Sender<()>,
     },
+    /// A step of a relayed ESP call: its reporting event joins the current batch, and what it
+    /// causes (the forwarded request, the answer) is released once that batch is durable.
+    Esp {
+        step: crate::esp::EspStep,
+        releases: Vec<(Dest, WsOut)>,
+    },
     /// Stop taking requests, commit what was applied, and end.
     Shutdown,
 }
@@ -72,10 +78,11 @@ struct SessionEntry {
 }
 
 pub(crate) struct Core {
-    engine: Engine,
-    shared: Arc<Shared>,
+    pub(crate) engine: Engine,
+    pub(crate) shared: Arc<Shared>,
     sessions: HashMap<u64, SessionEntry>,
-    releases: Vec<(Dest, WsOut)>,
+    pub(crate) releases: Vec<(Dest, WsOut)>,
+    pub(crate) held: crate::held::HeldPulls,
     writer: mpsc::Sender<Job>,
     writer_busy: bool,
 }
@@ -95,6 +102,7 @@ impl Core {
             shared,
             sessions: HashMap::new(),
             releases: Vec::new(),
+            held: Default::default(),
             writer,
             writer_busy: false,
         }
@@ -127,9 +135,13 @@ impl Core {
                 }
                 n += 1;
             }
+            self.service_held();
             if let Some(deadline) = self.engine.next_deadline() {
                 let wait = (deadline.millis() - now().millis()).clamp(0, 1000) as u64;
                 next_tick = next_tick.min(Instant::now() + Duration::from_millis(wait));
+            }
+            if let Some(deadline) = self.held.next_deadline() {
+                next_tick = next_tick.min(deadline);
             }
             self.flush().await;
         }
@@ -220,7 +232,10 @@ impl Core {
             }
             CoreMsg::Unregister { client_id } => {
                 self.sessions.remove(&client_id);
-                self.engine.client_gone(client_id);
+                self.held.drop_client(client_id);
+                let mut out = Output::default();
+                self.engine.client_gone(client_id, now(), &mut out);
+                self.route(out);
             }
             CoreMsg::Request {
                 ctx,
@@ -236,11 +251,22 @@ impl Core {
                 self.engine.apply_process(&process, *settings, now());
                 let _ = reply.send(());
             }
+            CoreMsg::Esp { step, releases } => {
+                step.record(&mut self.engine, now());
+                self.releases.extend(releases);
+            }
             CoreMsg::Shutdown => {}
         }
     }
 
     fn on_request(&mut self, ctx: ClientCtx, rid: u64, request: Request, reply: Reply) {
+        let reply = match &request {
+            Request::Pull(p) if p.strategy.is_some() => match self.try_hold(&ctx, rid, p, reply) {
+                Some(reply) => reply,
+                None => return,
+            },
+            _ => reply,
+        };
         let answer = match &request {
             Request::Subscribe(_) | Request::Unsubscribe(_) => {
                 let on = matches!(request, Request::Subscribe(_));
@@ -285,7 +311,7 @@ impl Core {
     }
 
     /// Resolves notification targets to connections.
-    fn route(&mut self, out: Output) {
+    pub(crate) fn route(&mut self, out: Output) {
         for (to, msg) in out.notifications {
             let matches = |s: &SessionEntry| -> bool {
                 match &to {
@@ -300,6 +326,9 @@ impl Core {
                         s.notify_properties_changed
                             && s.ctx.tenant == *tenant
                             && s.ctx.application == *application
+                    }
+                    Notify::Routers { tenant } => {
+                        s.ctx.kind == ixn_model::ClientKind::Router && s.ctx.tenant == *tenant
                     }
                 }
             };

@@ -44,6 +44,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/interactions/{id}/stop", post(rest::stop))
         .route("/v1/queues", get(rest::queues))
         .route("/v1/requests", post(rest::request))
+        .merge(crate::reporting::routes())
         // Bodies are limited by the handlers themselves, so the error is the protocol's.
         .layer(DefaultBodyLimit::disable())
         .with_state(shared)

@@ -62,7 +62,6 @@ impl Kpi {
     }
 
     /// Counted when an ESP request fails (the ESP relay reports here).
-    #[allow(dead_code)]
     pub fn esp_error(&self, request: &'static str) {
         if self.collect_esp_errors.load(Ordering::Relaxed) {
             if let Some(i) = Request::NAMES.iter().position(|n| *n == request) {

@@ -12,9 +12,12 @@
 //! of its own (the engine does) and writes SQL nowhere (the store does).
 
 mod core;
+mod held;
+mod esp;
 mod http;
 mod kpi;
 mod metrics_export;
+mod reporting;
 mod rest;
 mod session;
 mod startup;

@@ -100,6 +100,10 @@ pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>) {
                             notify_properties_changed: r.notify_properties_changed,
                         })
                         .await;
+                    if c.kind == ClientKind::EspServer {
+                        let (app_type, services) = (r.app_type.clone(), r.services.clone());
+                        shared.esp.register(&c, app_type, services, tx.clone()).await;
+                    }
                     let _ = tx.send(WsOut::Message(ServerMessage::EventRegistered {
                         reference_id: env.reference_id,
                         client_id: c.client_id,
@@ -128,6 +132,9 @@ pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>) {
                 dispatch(&shared, c, env.reference_id, request, Reply::Ws(tx.clone())).await
             }
         }
+    }
+    if let Some(c) = ctx.as_ref().filter(|c| c.kind == ClientKind::EspServer) {
+        shared.esp.unregister(c.client_id).await;
     }
     if let Some(c) = ctx {
         let _ = shared
@@ -261,6 +268,8 @@ pub(crate) async fn dispatch(
             }
             to_core(shared, ctx, rid, Request::Submit(r), reply).await;
         }
+        Request::ThirdServer(r) => shared.esp.call(shared, ctx, rid, r, reply).await,
+        Request::ExternalServiceResponse(r) => shared.esp.respond(shared, ctx, rid, r, reply).await,
         other => to_core(shared, ctx, rid, other, reply).await,
     }
 }

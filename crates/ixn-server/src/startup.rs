@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub kpi: Kpi,
     pub store: Arc<dyn Store>,
     pub core: mpsc::Sender<CoreMsg>,
+    /// The ESP relay's inbox.
+    pub esp: crate::esp::EspHandle,
     pub next_client_id: AtomicU64,
     pub ready: AtomicBool,
     pub store_ok: AtomicBool,
@@ -48,6 +50,8 @@ pub(crate) struct Shared {
     pub live_at_start: AtomicU64,
     /// Turns true when the server stops; sessions close on it.
     pub shutdown: watch::Receiver<bool>,
+    /// The event loggers draining the outbox.
+    pub reporting: ixn_events::Reporting,
 }
 
 impl Shared {
@@ -106,6 +110,7 @@ impl RunningServer {
         let _ = self.shared.core.send(CoreMsg::Shutdown).await;
         let _ = self.core.await;
         let _ = self.writer.await;
+        self.shared.reporting.shutdown().await;
     }
 
     /// Runs until Ctrl-C or SIGTERM, then shuts down cleanly.
@@ -181,11 +186,15 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<RunningServer> {
         "store loaded"
     );
 
-    // 3. Core and writer.
+    // 3. Event loggers, then core and writer.
+    let reporting = ixn_events::Reporting::start(&config.loggers, store.clone())
+        .await
+        .context("starting the event loggers")?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (core_tx, core_rx) = mpsc::channel(65_536);
     let (job_tx, job_rx) = mpsc::channel(1);
     let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let (esp, esp_rx) = crate::esp::EspHandle::channel();
     let shared = Arc::new(Shared {
         kpi: Kpi::new(&config.settings),
         max_frame_size: config.server.max_frame_size,
@@ -194,15 +203,18 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<RunningServer> {
         config_path,
         store: store.clone(),
         core: core_tx,
+        esp,
         next_client_id: AtomicU64::new(1),
         ready: AtomicBool::new(false),
         store_ok: AtomicBool::new(true),
         last_store_error: Mutex::new(None),
         live_at_start: AtomicU64::new(loaded),
         shutdown: shutdown_rx.clone(),
+        reporting,
     });
     let writer = tokio::spawn(crate::writer::run(shared.clone(), job_rx, done_tx));
     let core = tokio::spawn(Core::new(engine, shared.clone(), job_tx).run(core_rx, done_rx));
+    tokio::spawn(crate::esp::run(shared.clone(), esp_rx));
 
     // 4. Background purge of history past its retention.
     tokio::spawn(purge_history(shared.clone(), shutdown_rx.clone()));

@@ -44,9 +44,11 @@ pub(crate) struct Job {
 }
 
 pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::Receiver<Job>, done: mpsc::UnboundedSender<()>) {
-    while let Some(job) = jobs.recv().await {
+    while let Some(mut job) = jobs.recv().await {
         if !job.batch.is_empty() {
             commit_until_durable(&shared, &job.batch).await;
+            // Durable now: the event loggers may deliver these events.
+            shared.reporting.feed(std::mem::take(&mut job.batch.events));
         }
         let _ = done.send(());
         for (dest, out) in job.releases {

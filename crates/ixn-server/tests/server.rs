@@ -38,6 +38,8 @@ fn pull_view(view: &str, count: u32) -> Request {
         view: Some(view.to_owned()),
         count,
         interaction_ids: Vec::new(),
+        strategy: None,
+        max_wait_ms: None,
     })
 }
 
@@ -46,6 +48,8 @@ fn pull_ids(ids: &[&str]) -> Request {
         view: None,
         count: 1,
         interaction_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+        strategy: None,
+        max_wait_ms: None,
     })
 }
 

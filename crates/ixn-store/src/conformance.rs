@@ -30,6 +30,7 @@ pub async fn run_all(store: &dyn Store) {
     recommit_is_idempotent(store).await;
     purge_respects_before_and_limit(store).await;
     meta_round_trip(store).await;
+    meta_set_outside_batches(store).await;
     stats_count_rows_and_events(store).await;
 }
 
@@ -611,6 +612,21 @@ pub async fn meta_round_trip(store: &dyn Store) {
     assert_eq!(
         store.meta_get("conf_meta").await.expect("meta_get").as_deref(),
         Some("second, with 'quotes'")
+    );
+}
+
+/// `meta_set` writes outside a batch, replaces, and leaves other keys alone.
+pub async fn meta_set_outside_batches(store: &dyn Store) {
+    store.meta_set("conf_cursor.a", "7").await.expect("meta_set");
+    store.meta_set("conf_cursor.b", "9").await.expect("meta_set");
+    store.meta_set("conf_cursor.a", "12").await.expect("meta_set");
+    assert_eq!(
+        store.meta_get("conf_cursor.a").await.expect("meta_get").as_deref(),
+        Some("12")
+    );
+    assert_eq!(
+        store.meta_get("conf_cursor.b").await.expect("meta_get").as_deref(),
+        Some("9")
     );
 }
 

@@ -123,6 +123,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A value stored with [`WriteBatch::meta`].
     async fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError>;
 
+    /// Stores one meta value outside any batch, durably (e.g. an event logger's cursor).
+    async fn meta_set(&self, key: &str, value: &str) -> Result<(), StoreError>;
+
     async fn stats(&self) -> Result<StoreStats, StoreError>;
 }
 

@@ -631,6 +631,15 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn meta_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.with_writer(move |w| {
+            w.conn.prepare_cached(META_UPSERT)?.execute([key, value])?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         self.with_reader(|conn| {
             let mut stats = StoreStats::default();

@@ -21,6 +21,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Interaction server from a configuration file.
     Server(serve::ServerArgs),
+    /// Router: runs the strategies of a configuration file against its [router] servers.
+    Router(crate::router::RouterArgs),
     /// Submit an interaction.
     Submit(client_cmds::SubmitArgs),
     /// Show one interaction (live or history).
@@ -46,11 +48,41 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Logged-in agents: presence, do-not-disturb, place, and per media the state, load and
+    /// capacity left.
+    Agents {
+        /// Only this agent.
+        #[arg(long)]
+        agent: Option<String>,
+        #[command(flatten)]
+        conn: Connection,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// List live interactions matching a condition, in order.
     Snapshot(client_cmds::SnapshotArgs),
     /// Validate or apply a configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Event loggers of a running server.
+    #[command(subcommand)]
+    Reporting(ReportingCommand),
+    /// Load generator: run a benchmark scenario against its own server or a running one.
+    Bench(ixn_bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportingCommand {
+    /// Backlog, delivery rate and errors of every event logger (exit status 1 while any is in
+    /// alarm).
+    Status {
+        #[command(flatten)]
+        conn: Connection,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,14 +122,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Server(args) => serve::server(args).await,
+        Command::Router(args) => crate::router::router(args).await,
         Command::Submit(args) => client_cmds::submit(args).await,
         Command::Get { id, conn } => client_cmds::get(&conn, &id).await,
         Command::Stop { id, reason, conn } => client_cmds::stop(&conn, &id, reason).await,
         Command::Queues { conn, json } => client_cmds::queues(&conn, json).await,
         Command::Snapshot(args) => client_cmds::snapshot(args).await,
+        Command::Agents { agent, conn, json } => crate::agent_cmds::agents(&conn, agent, json).await,
         Command::Config(ConfigCommand::Validate { file }) => client_cmds::validate(&file),
         Command::Config(ConfigCommand::Apply { file, dry_run, conn }) => {
             client_cmds::apply(&conn, &file, dry_run).await
         }
+        Command::Reporting(ReportingCommand::Status { conn, json }) => {
+            crate::reporting_cmds::status(&conn, json).await
+        }
+        Command::Bench(args) => ixn_bench::main(args).await,
     }
 }

@@ -62,7 +62,12 @@ pub struct SnapshotArgs {
     pub conn: Connection,
 }
 
-fn client(conn: &Connection) -> anyhow::Result<RestClient> {
+pub(crate) fn client(conn: &Connection) -> anyhow::Result<RestClient> {
+    rest_client(conn)
+}
+
+/// A REST client authenticated with the connection's API key.
+pub(crate) fn rest_client(conn: &Connection) -> anyhow::Result<RestClient> {
     let key = match &conn.api_key {
         Some(k) => k.clone(),
         None => std::fs::read_to_string(&conn.api_key_file)
@@ -84,7 +89,7 @@ fn client(conn: &Connection) -> anyhow::Result<RestClient> {
     Ok(RestClient::new(&conn.server, &key, &tls)?)
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }

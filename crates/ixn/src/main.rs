@@ -2,8 +2,11 @@
 //! talk to a running server through `ixn-client`, like any other client.
 #![allow(clippy::print_stdout)]
 
+mod agent_cmds;
 mod cli;
 mod client_cmds;
+mod reporting_cmds;
+mod router;
 mod serve;
 
 use clap::Parser;

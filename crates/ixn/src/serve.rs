@@ -56,12 +56,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.server.listen = args.listen;
     let store_url = format!("sqlite://{}", args.data_dir.join("ixn.db").display());
     let admin = Application::new("admin", ClientKind::Admin, "default", &key);
+    let (router_app, router_key) = crate::router::serve_router_application();
     run(
         config,
         &store_url,
         Some(config_path),
-        vec![admin],
+        vec![admin, router_app],
         Some(&key_path),
+        Some(router_key),
     )
     .await
 }
@@ -89,7 +91,7 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
             format!("sqlite://{}", data_dir.join("ixn.db").display())
         }
     };
-    run(config, &store_url, Some(args.config), Vec::new(), None).await
+    run(config, &store_url, Some(args.config), Vec::new(), None, None).await
 }
 
 async fn run(
@@ -98,7 +100,9 @@ async fn run(
     config_path: Option<PathBuf>,
     extra_applications: Vec<Application>,
     key_path: Option<&Path>,
+    serve_router_key: Option<String>,
 ) -> anyhow::Result<ExitCode> {
+    let router_config = serve_router_key.as_ref().map(|_| config.clone());
     let store = ixn_store::open(store_url)
         .await
         .with_context(|| format!("opening store {}", redact(store_url)))?;
@@ -116,7 +120,14 @@ async fn run(
             p.display()
         );
     }
+    let router = match (&router_config, &serve_router_key) {
+        (Some(c), Some(k)) => Some(crate::router::start_serve_router(c, server.local_addr(), k)?),
+        _ => None,
+    };
     server.run_until_signal().await;
+    if let Some(r) = router {
+        r.shutdown().await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

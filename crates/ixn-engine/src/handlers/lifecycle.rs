@@ -14,6 +14,9 @@ use crate::effects::{party_of, view_of};
 use crate::live::Slot;
 use crate::{ClientCtx, Engine, Notify, Output};
 
+/// Where interactions a router submits without a queue are parked.
+pub const ORCHESTRATION_QUEUE: &str = "orchestration_system";
+
 /// Most interactions one pull may take.
 pub(crate) const MAX_PULL_COUNT: u32 = 1000;
 
@@ -36,6 +39,18 @@ pub(crate) fn submit(
                 .queue(&client.tenant, q)
                 .cloned()
                 .ok_or_else(|| ProtocolError::new(ErrorCode::UnknownQueue, format!("no queue {q:?}")))?,
+        ),
+        // A router's own interaction without a queue is parked in `orchestration_system`.
+        None if client.kind == ClientKind::Router && r.workbin.is_none() => Some(
+            eng.process
+                .queue(&client.tenant, ORCHESTRATION_QUEUE)
+                .cloned()
+                .ok_or_else(|| {
+                    ProtocolError::new(
+                        ErrorCode::UnknownQueue,
+                        format!("no queue {ORCHESTRATION_QUEUE:?} for a router's interaction without a queue"),
+                    )
+                })?,
         ),
         None => None,
     };
@@ -118,7 +133,7 @@ pub(crate) fn submit(
     eng.next_submit_seq += 1;
     eng.submit_seq_dirty = true;
     let slot = eng.live.insert(ix);
-    eng.views.index(&eng.process, &mut eng.live, slot, now);
+    eng.index_slot(slot, now);
     let ix = eng.ix(slot).clone();
     eng.dirty.push(ix.id.clone());
     let actor = party_of(client);
@@ -354,10 +369,11 @@ pub(crate) fn stop(
     eng.check_actor(client, &before, Act::Touch)?;
     let state = transition(Transition::Stop, &before)?;
     eng.leave_current_place(client, &before, now, out);
-    eng.views.unindex(&eng.process, &mut eng.live, slot);
+    eng.unindex_slot(slot);
     let Some(mut ix) = eng.live.remove(slot) else {
         return Err(ProtocolError::of(ErrorCode::Internal));
     };
+    eng.forget_delivery(&ix);
     ix.state = state;
     ix.completed_at = Some(now);
     let actor = party_of(client);
@@ -405,7 +421,11 @@ pub(crate) fn pull(
     } else {
         Transition::PullByAgent
     };
-    let (view, slots) = match (&r.view, r.interaction_ids.is_empty()) {
+    let by_view: Vec<(Slot, Option<u16>)> = match (&r.view, r.interaction_ids.is_empty()) {
+        (None, true) if r.strategy.is_some() => {
+            let strategy = r.strategy.as_deref().unwrap_or_default();
+            eng.strategy_candidates(client, strategy, r.count, now)?
+        }
         (Some(view), true) => {
             let v = eng.process.view_id(&client.tenant, view).ok_or_else(|| {
                 ProtocolError::new(
@@ -424,10 +444,11 @@ pub(crate) fn pull(
             if def.limit > 0 {
                 count = count.min(def.limit.saturating_sub(eng.views.views[v as usize].in_flight));
             }
-            let slots = eng
-                .views
-                .candidates(&eng.process, &eng.live, v, count as usize, now);
-            (Some(v), slots)
+            eng.views
+                .candidates(&eng.process, &eng.live, v, count as usize, now)
+                .into_iter()
+                .map(|s| (s, Some(v)))
+                .collect()
         }
         (None, false) => {
             if r.interaction_ids.len() > MAX_PULL_COUNT as usize {
@@ -451,28 +472,28 @@ pub(crate) fn pull(
                         format!("{} is locked", ix.id),
                     ));
                 }
-                if !slots.contains(&slot) {
-                    slots.push(slot);
+                if !slots.iter().any(|(s, _)| *s == slot) {
+                    slots.push((slot, None));
                 }
             }
-            (None, slots)
+            slots
         }
         _ => {
             return Err(ProtocolError::new(
                 ErrorCode::InvalidField,
-                "RequestPull: give either `view` or `interaction_ids`",
+                "RequestPull: give one of `view`, `strategy` or `interaction_ids`",
             ));
         }
     };
     let holder = client.holder_name();
     let actor = party_of(client);
-    let mut pulled = Vec::with_capacity(slots.len());
-    for slot in slots {
+    let mut pulled = Vec::with_capacity(by_view.len());
+    for (slot, view) in by_view {
         let before = eng.ix(slot).clone();
         let Ok(state) = transition(t, &before) else {
             continue;
         };
-        eng.views.unindex(&eng.process, &mut eng.live, slot);
+        eng.unindex_slot(slot);
         if let Some(entry) = eng.live.entry_mut(slot) {
             let ix = &mut entry.ix;
             ix.state = state;
@@ -486,7 +507,7 @@ pub(crate) fn pull(
             eng.dirty.push(ix.id.clone());
         }
         eng.live.intern_slot(slot);
-        eng.views.index(&eng.process, &mut eng.live, slot, now);
+        eng.index_slot(slot, now);
         let kind = if before.workbin.is_some() {
             K::TakenFromWorkbin
         } else {
@@ -501,6 +522,75 @@ pub(crate) fn pull(
         reference_id: rid,
         interactions: pulled,
     })
+}
+
+impl Engine {
+    /// Up to `count` interactions for a router pulling `strategy`: through every enabled
+    /// submitter of the strategy in turn, each capped by its `max-in-flight` and its view's
+    /// limit. Errors: 107 no submitter serves it, 109 all its submitters are disabled,
+    /// 108 no enabled submitter has an existing, enabled view.
+    fn strategy_candidates(
+        &mut self,
+        client: &ClientCtx,
+        strategy: &str,
+        count: u32,
+        now: Timestamp,
+    ) -> Result<Vec<(Slot, Option<u16>)>, ProtocolError> {
+        let key = (client.tenant.clone(), Name::from(strategy));
+        let Some(subs) = self.process.strategies.get(&key).cloned() else {
+            return Err(ProtocolError::new(
+                ErrorCode::StrategyDoesNotExist,
+                format!("no submitter serves strategy {strategy:?} in tenant {}", client.tenant),
+            ));
+        };
+        if subs.iter().all(|s| !s.enabled) {
+            return Err(ProtocolError::new(
+                ErrorCode::StrategyIsDisabled,
+                format!("every submitter of strategy {strategy:?} is disabled"),
+            ));
+        }
+        let views: Vec<(u16, u32)> = subs
+            .iter()
+            .filter(|s| s.enabled)
+            .filter_map(|s| s.view.map(|v| (v, s.max_in_flight)))
+            .filter(|(v, _)| self.process.views.get(*v as usize).is_some_and(|d| d.enabled))
+            .collect();
+        if views.is_empty() {
+            return Err(ProtocolError::new(
+                ErrorCode::StrategyHasNoViews,
+                format!("strategy {strategy:?} has no enabled views"),
+            ));
+        }
+        let mut out: Vec<(Slot, Option<u16>)> = Vec::new();
+        for (v, max_in_flight) in views {
+            let remaining = count.saturating_sub(out.len() as u32);
+            if remaining == 0 {
+                break;
+            }
+            let def = &self.process.views[v as usize];
+            let in_flight = self.views.views[v as usize].in_flight;
+            let mut allowed = remaining.min(max_in_flight.saturating_sub(in_flight));
+            if def.limit > 0 {
+                allowed = allowed.min(def.limit.saturating_sub(in_flight));
+            }
+            if allowed == 0 {
+                continue;
+            }
+            // One interaction may match two views of the strategy: take it once.
+            for slot in self
+                .views
+                .candidates(&self.process, &self.live, v, allowed as usize + out.len(), now)
+            {
+                if out.len() as u32 >= count || out.iter().filter(|(_, x)| *x == Some(v)).count() as u32 >= allowed {
+                    break;
+                }
+                if !out.iter().any(|(s, _)| *s == slot) {
+                    out.push((slot, Some(v)));
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 pub(crate) fn move_interactions(

@@ -2,6 +2,9 @@
 //! state, so a failed request changes nothing; then it applies the change through
 //! [`Engine::update`] (unindex → change → index) and records events and notifications.
 
+mod agent_state;
+mod custom;
+mod delivery;
 mod lifecycle;
 mod properties;
 
@@ -50,15 +53,54 @@ pub(crate) fn handle(
         Request::GetWorkbinContent(r) => queries::workbin_content(eng, client, rid, r),
         Request::MoveInteractions(r) => lifecycle::move_interactions(eng, client, rid, r, now, out),
         Request::GetQueues(_) => Ok(queries::queues(eng, client, rid)),
+        r @ (Request::AgentLogin(_)
+        | Request::AgentLogout(_)
+        | Request::AddMedia(_)
+        | Request::RemoveMedia(_)
+        | Request::NotReadyForMedia(_)
+        | Request::CancelNotReadyForMedia(_)
+        | Request::ChangeMediaStateReason(_)
+        | Request::ChangeAgentStateReason(_)
+        | Request::DoNotDisturbOn(_)
+        | Request::DoNotDisturbOff(_)
+        | Request::GetAgents(_)) => agent_state::handle(eng, client, rid, r, now),
+        Request::RouteInteraction(r) => delivery::route(eng, client, rid, r, now),
+        Request::Accept(r) => delivery::accept(eng, client, rid, &r.interaction_id, now),
+        Request::Reject(r) => delivery::reject(eng, client, rid, &r.interaction_id, r.reason, now),
+        Request::Transfer(r) => delivery::transfer(eng, client, rid, r, now, out),
+        Request::Conference(r) => delivery::conference(eng, client, rid, r, now),
+        Request::Intrude(r) => delivery::intrude(eng, client, rid, r, now),
+        Request::LeaveInteraction(r) => delivery::leave(eng, client, rid, r, now),
+        Request::CustomReporting(r) => custom::report(eng, client, rid, r, now),
         Request::RegisterClient(_)
         | Request::Ping(_)
         | Request::Subscribe(_)
         | Request::Unsubscribe(_)
-        | Request::ApplyConfig(_) => Err(ProtocolError::new(
+        | Request::ApplyConfig(_)
+        | Request::ThirdServer(_)
+        | Request::ExternalServiceResponse(_) => Err(ProtocolError::new(
             ErrorCode::Internal,
             "connection-level request reached the engine",
         )),
     }
+}
+
+/// The interaction a request is about, if it names one.
+pub(crate) fn interaction_of(request: &Request) -> Option<&str> {
+    Some(match request {
+        Request::GetInteraction(r) => &r.interaction_id,
+        Request::ChangeProperties(r) => &r.interaction_id,
+        Request::PlaceInQueue(r) => &r.interaction_id,
+        Request::PlaceInWorkbin(r) => &r.interaction_id,
+        Request::Hold(r) => &r.interaction_id,
+        Request::Resume(r) => &r.interaction_id,
+        Request::LockInteraction(r) => &r.interaction_id,
+        Request::UnlockInteraction(r) => &r.interaction_id,
+        Request::Transfer(r) => &r.interaction_id,
+        Request::Conference(r) => &r.interaction_id,
+        Request::ThirdServer(r) => r.interaction_id.as_deref()?,
+        _ => return None,
+    })
 }
 
 pub(crate) fn transition(t: Transition, ix: &Interaction) -> Result<InteractionState, ProtocolError> {
@@ -101,13 +143,13 @@ impl Engine {
 
     /// Changes one live interaction, keeping every index exact and marking it for the batch.
     pub(crate) fn update(&mut self, slot: Slot, now: Timestamp, change: impl FnOnce(&mut Interaction)) {
-        self.views.unindex(&self.process, &mut self.live, slot);
+        self.unindex_slot(slot);
         if let Some(entry) = self.live.entry_mut(slot) {
             change(&mut entry.ix);
             self.dirty.push(entry.ix.id.clone());
         }
         self.live.intern_slot(slot);
-        self.views.index(&self.process, &mut self.live, slot, now);
+        self.index_slot(slot, now);
     }
 
     /// Checks that `client` may act on `ix` in the way asked.

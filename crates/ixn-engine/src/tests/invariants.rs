@@ -219,9 +219,45 @@ impl Engine {
             .collect();
         assert_eq!(actual_workbins, workbins, "workbin contents");
         assert_eq!(
-            self.next_deadline(),
+            self.views.next_scheduled(),
             earliest_scheduled,
             "earliest scheduled interaction"
         );
+        self.check_delivery_invariants();
+    }
+
+    /// Delivery state derived from interactions is exact: every interaction in routing,
+    /// delivering or handling has exactly one state timer for its state, every held one is
+    /// counted in its holder's load, and no agent is over capacity.
+    fn check_delivery_invariants(&self) {
+        use ixn_model::InteractionState as S;
+        let mut expected_timers = BTreeMap::new();
+        for (_, ix) in self.live.iter() {
+            if matches!(ix.state, S::Routing | S::Delivering | S::Handling) {
+                expected_timers.insert(ix.id.to_string(), ix.state);
+            }
+            if matches!(ix.state, S::Delivering | S::Handling)
+                && let Some(holder) = &ix.assigned_to
+            {
+                let held = self
+                    .agents
+                    .holding(&(ix.tenant.clone(), holder.clone()))
+                    .is_some_and(|h| h.ids.contains(&ix.id));
+                assert!(held, "{} is not counted in {holder}'s load", ix.id);
+            }
+        }
+        let actual: BTreeMap<_, _> = self
+            .delivery
+            .state_timer
+            .iter()
+            .map(|(id, (key, s))| {
+                assert!(self.delivery.timers.contains_key(key), "state timer of {id} is not scheduled");
+                (id.to_string(), *s)
+            })
+            .collect();
+        assert_eq!(actual, expected_timers, "state timers");
+        if let Err(problem) = self.check_agents() {
+            panic!("{problem}");
+        }
     }
 }

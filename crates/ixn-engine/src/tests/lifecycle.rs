@@ -40,6 +40,8 @@ fn pull_ids(ids: &[&str]) -> Request {
         view: None,
         count: 1,
         interaction_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+        strategy: None,
+        max_wait_ms: None,
     })
 }
 
@@ -383,7 +385,13 @@ fn scheduled_interactions_become_pullable_at_their_time() {
         );
     }
     assert_eq!(f.state(&later), Some(S::Routing));
-    assert_eq!(f.eng.next_deadline(), None);
+    // Only the routers' routing-timeouts remain scheduled.
+    let routing_timeout = i64::from(f.eng.settings().routing_timeout_min) * 60_000;
+    assert!(
+        f.eng
+            .next_deadline()
+            .is_some_and(|d| d > at && d <= f.now.plus_millis(routing_timeout))
+    );
 }
 
 #[test]
@@ -704,6 +712,8 @@ fn pull_count_must_be_sensible() {
                 view: Some("all".into()),
                 count: 0,
                 interaction_ids: vec![],
+                strategy: None,
+                max_wait_ms: None,
             },
             ErrorCode::InvalidValue,
         ),
@@ -712,6 +722,8 @@ fn pull_count_must_be_sensible() {
                 view: Some("all".into()),
                 count: 1001,
                 interaction_ids: vec![],
+                strategy: None,
+                max_wait_ms: None,
             },
             ErrorCode::InvalidValue,
         ),
@@ -720,6 +732,8 @@ fn pull_count_must_be_sensible() {
                 view: Some("nope".into()),
                 count: 1,
                 interaction_ids: vec![],
+                strategy: None,
+                max_wait_ms: None,
             },
             ErrorCode::UnknownView,
         ),
@@ -728,6 +742,8 @@ fn pull_count_must_be_sensible() {
                 view: None,
                 count: 1,
                 interaction_ids: vec![],
+                strategy: None,
+                max_wait_ms: None,
             },
             ErrorCode::InvalidField,
         ),
@@ -736,6 +752,8 @@ fn pull_count_must_be_sensible() {
                 view: Some("all".into()),
                 count: 1,
                 interaction_ids: vec!["x".into()],
+                strategy: None,
+                max_wait_ms: None,
             },
             ErrorCode::InvalidField,
         ),

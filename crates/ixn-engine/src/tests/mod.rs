@@ -7,6 +7,8 @@
 //! invariant checker alone reads the engine's private bookkeeping, to compare it with a recount
 //! from scratch.
 
+mod agent_props;
+mod agents;
 mod invariants;
 mod lifecycle;
 mod properties;
@@ -261,6 +263,8 @@ impl Fixture {
             view: Some(view.into()),
             count,
             interaction_ids: vec![],
+            strategy: None,
+            max_wait_ms: None,
         };
         pulled_ids(&self.ok(client, Request::Pull(r)))
     }

@@ -210,6 +210,8 @@ impl Run {
                         view: Some(view.into()),
                         count: count.into(),
                         interaction_ids: vec![],
+                        strategy: None,
+                        max_wait_ms: None,
                     }),
                 )
             }
@@ -219,6 +221,8 @@ impl Run {
                     view: None,
                     count: 1,
                     interaction_ids: vec![self.pick(pick)],
+                    strategy: None,
+                    max_wait_ms: None,
                 }),
             ),
             Op::PlaceInQueue {

@@ -142,7 +142,7 @@ fn snapshots_belong_to_their_connection() {
     // A connection going away releases its snapshots, and only its own.
     let (mine, _) = taken(&f.ok(&reporting(), take(None, None, None)));
     let (theirs, _) = taken(&f.ok(&ann(), take(None, None, None)));
-    f.eng.client_gone(reporting().client_id);
+    f.eng.client_gone(reporting().client_id, f.now, &mut Output::default());
     assert_eq!(
         f.fails(&reporting(), page(mine, 0, 1)).code,
         ErrorCode::UnknownSnapshot
@@ -323,6 +323,8 @@ fn tenants_never_see_each_other() {
                 view: None,
                 count: 1,
                 interaction_ids: vec![ours.clone()],
+                strategy: None,
+                max_wait_ms: None,
             }),
         ),
         (
@@ -349,6 +351,8 @@ fn tenants_never_see_each_other() {
         view: Some("all".into()),
         count: 10,
         interaction_ids: vec![],
+        strategy: None,
+        max_wait_ms: None,
     });
     assert_eq!(f.fails(&acme_router(), all).code, ErrorCode::UnknownView);
     // Find and snapshots list only the tenant's own.
@@ -446,6 +450,8 @@ fn apply_process_reindexes_existing_interactions() {
         view: Some("waited".into()),
         count: 1,
         interaction_ids: vec![],
+        strategy: None,
+        max_wait_ms: None,
     });
     assert_eq!(f.fails(&router(), waited).code, ErrorCode::UnknownView);
     assert_eq!(f.pull_view(&router(), "all", 10), [low]);

@@ -108,6 +108,12 @@ type = "agent"
 name = "drafts"
 tenant = "globex"
 type = "agent"
+
+[[submitters]]
+name = "urgent-main"
+tenant = "acme"
+view = "urgent"
+strategy = "main"
 "#,
     );
     for tenant in TENANTS {

@@ -507,6 +507,23 @@ impl Store for PgStore {
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
+    async fn meta_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let mut slot = self.inner.writer.lock().await;
+        let w = Self::writer(&mut slot, &self.inner).await?;
+        let result = w
+            .client
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                &[&key, &value],
+            )
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from);
+        slot.settle(&result);
+        result
+    }
+
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         let conn = self.reader().await?;
         let (by_state, outbox) = tokio::join!(
