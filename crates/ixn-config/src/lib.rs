@@ -36,7 +36,8 @@ pub use loggers::{
 };
 pub use router::{DEFAULT_NODE, DEFAULT_PULL_AFTER_ERROR_S, DEFAULT_PULL_BATCH, RouterConfig, RouterServer};
 pub use strategies::{
-    DEFAULT_STRATEGY, FinalAction, Overflow, Policy, PriorityRaise, ScriptCode, Strategy, StrategyScript, StrategyStep,
+    DEFAULT_STRATEGY, FinalAction, Overflow, Policy, PriorityRaise, ScriptCode, Strategy, StrategyScript,
+    StrategyStep,
 };
 pub use model::{
     Application, BusinessProcess, Config, MediaType, MultipleConnections, Queue, ServerConfig, Settings,

@@ -229,7 +229,7 @@ impl Engine {
 
     /// Checks the delivery invariants (for tests): no agent over capacity.
     pub fn check_agents(&self) -> Result<(), String> {
-        match self.agents.over_capacity() {
+        match self.agents.over_capacity().or_else(|| self.agents.index_problem()) {
             Some(problem) => Err(problem),
             None => Ok(()),
         }
@@ -264,6 +264,14 @@ impl Engine {
         self.now_hint = now;
         self.snapshots.retain(|_, s| s.owner != client_id);
         self.agent_connection_gone(client_id, now);
+        self.flush_notes(out);
+    }
+
+    /// The last connection of a router application closed: what it held in `routing` goes back
+    /// to its queues (the server calls this; it knows the connections).
+    pub fn router_gone(&mut self, tenant: &str, application: &str, now: Timestamp, out: &mut Output) {
+        self.now_hint = now;
+        self.router_gone_at(&Name::from(tenant), &Name::from(application), now);
         self.flush_notes(out);
     }
 

@@ -8,7 +8,6 @@
 //!
 //! Run: `cargo bench -p ixn-events --bench sql_sink`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 

@@ -553,7 +553,9 @@ impl Worker {
         let mut ready: Vec<(i64, Instant, String)> = self
             .works
             .iter()
-            .filter(|(_, w)| w.waiting && !w.finishing)
+            // A route in flight may be answered "no agent" after this event was sent: mark it for a
+            // retry too (the answer and the event travel separately).
+            .filter(|(_, w)| (w.waiting || w.busy) && !w.finishing)
             .filter(|(_, w)| media_types.is_empty() || media_types.contains(&w.ix.media_type))
             .map(|(id, w)| (w.ix.priority, w.started, id.clone()))
             .collect();

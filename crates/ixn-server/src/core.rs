@@ -231,7 +231,17 @@ impl Core {
                 );
             }
             CoreMsg::Unregister { client_id } => {
-                self.sessions.remove(&client_id);
+                if let Some(gone) = self.sessions.remove(&client_id)
+                    && gone.ctx.kind == ixn_model::ClientKind::Router
+                    && !self.sessions.values().any(|s| {
+                        s.ctx.tenant == gone.ctx.tenant && s.ctx.application == gone.ctx.application
+                    })
+                {
+                    let mut out = Output::default();
+                    self.engine
+                        .router_gone(&gone.ctx.tenant, &gone.ctx.application, now(), &mut out);
+                    self.route(out);
+                }
                 self.held.drop_client(client_id);
                 let mut out = Output::default();
                 self.engine.client_gone(client_id, now(), &mut out);

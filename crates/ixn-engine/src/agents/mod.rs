@@ -5,7 +5,7 @@
 
 mod capacity;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use ixn_config::BusinessProcess;
 use ixn_model::skills::SkillExpr;
@@ -74,11 +74,20 @@ struct Directory {
     rules: HashMap<Key, Rule>,
 }
 
+/// Where an available agent sorts: idle before busy, then longest idle, then login order.
+type Rank = (bool, i64, u64, Name);
+
 /// Every logged-in agent and every holder's load.
 #[derive(Debug, Default)]
 pub(crate) struct Agents {
     pub agents: HashMap<Key, Agent>,
     holdings: HashMap<Key, Holding>,
+    /// Agents that can take one more of a media now, per (tenant, media), best first for
+    /// longest-idle: a routing decision reads the first entry that fits the target instead of
+    /// looking at every agent.
+    ready: HashMap<Key, BTreeSet<Rank>>,
+    /// The entries of each agent in `ready`, to remove them when its state changes.
+    filed: HashMap<Key, Vec<(Name, Rank)>>,
     dir: Directory,
     builtin: Option<Rule>,
     next_login: u64,
@@ -121,6 +130,44 @@ impl Agents {
         }
         self.dir = dir;
         self.builtin = Some(Rule::builtin());
+        let keys: Vec<Key> = self.agents.keys().cloned().collect();
+        for key in keys {
+            self.refresh(&key);
+        }
+    }
+
+    /// Re-files an agent in the availability index after anything about it changed (login,
+    /// logout, media, ready, do-not-disturb, presence, load, rules).
+    pub fn refresh(&mut self, key: &Key) {
+        for (media, rank) in self.filed.remove(key).unwrap_or_default() {
+            if let Some(set) = self.ready.get_mut(&(key.0.clone(), media)) {
+                set.remove(&rank);
+            }
+        }
+        let Some(agent) = self.agents.get(key) else { return };
+        let rank: Rank = (
+            self.holdings.contains_key(key),
+            agent.idle_since.millis(),
+            agent.login_order,
+            agent.id.clone(),
+        );
+        let media: Vec<Name> = agent
+            .media
+            .iter()
+            .filter(|m| self.available(agent, &m.media))
+            .map(|m| m.media.clone())
+            .collect();
+        let mut filed = Vec::with_capacity(media.len());
+        for m in media {
+            self.ready
+                .entry((key.0.clone(), m.clone()))
+                .or_default()
+                .insert(rank.clone());
+            filed.push((m, rank.clone()));
+        }
+        if !filed.is_empty() {
+            self.filed.insert(key.clone(), filed);
+        }
     }
 
     pub fn next_login_order(&mut self) -> u64 {
@@ -194,6 +241,7 @@ impl Agents {
             Some((_, n)) => *n += 1,
             None => h.load.push((media.clone(), 1)),
         }
+        self.refresh(key);
     }
 
     /// The opposite of [`Agents::hold`]; marks the agent idle when it has nothing left.
@@ -211,6 +259,7 @@ impl Agents {
                 agent.idle_since = now;
             }
         }
+        self.refresh(key);
     }
 
     pub fn load(&self, key: &Key) -> &[MediaCount] {
@@ -239,20 +288,23 @@ impl Agents {
             .collect()
     }
 
-    /// The best agent of `target` that can take an interaction of `media` now.
+    /// The best agent of `target` that can take an interaction of `media` now. Only agents
+    /// filed as available for the media are looked at, in longest-idle order, so with that
+    /// policy the first one that fits the target is the answer.
     pub fn select(
         &self,
         tenant: &Name,
-        media: &str,
+        media: &Name,
         target: &RouteTarget,
         skills: Option<&SkillExpr>,
         declined: &[Name],
     ) -> Option<Name> {
         let any = target.agents.is_empty() && target.groups.is_empty() && target.places.is_empty();
+        let set = self.ready.get(&(tenant.clone(), media.clone()))?;
         let mut best: Option<(&Agent, (u64, u64, u64))> = None;
-        for agent in self.agents.values() {
-            if agent.tenant != *tenant
-                || declined.contains(&agent.id)
+        for rank in set {
+            let Some(agent) = self.agents.get(&(tenant.clone(), rank.3.clone())) else { continue };
+            if declined.contains(&agent.id)
                 || target.exclude.iter().any(|x| **x == *agent.id)
             {
                 continue;
@@ -294,6 +346,9 @@ impl Agents {
             };
             if best.as_ref().is_none_or(|(_, r)| rank < *r) {
                 best = Some((agent, rank));
+                if target.policy == SelectionPolicy::LongestIdle {
+                    break;
+                }
             }
         }
         best.map(|(a, _)| a.id.clone())
@@ -328,6 +383,31 @@ impl Agents {
                 .collect(),
             interactions: holding.map_or_else(Vec::new, |h| h.ids.iter().map(|i| i.to_string()).collect()),
         }
+    }
+
+    /// Checks that the availability index holds exactly the agents available per media, at
+    /// their current rank (for tests).
+    pub fn index_problem(&self) -> Option<String> {
+        let mut expected: Vec<(Key, Rank)> = Vec::new();
+        for (key, agent) in &self.agents {
+            for m in agent.media.iter().filter(|m| self.available(agent, &m.media)) {
+                let rank = (
+                    self.holdings.contains_key(key),
+                    agent.idle_since.millis(),
+                    agent.login_order,
+                    agent.id.clone(),
+                );
+                expected.push(((key.0.clone(), m.media.clone()), rank));
+            }
+        }
+        let mut actual: Vec<(Key, Rank)> = self
+            .ready
+            .iter()
+            .flat_map(|(k, set)| set.iter().map(move |r| (k.clone(), r.clone())))
+            .collect();
+        expected.sort();
+        actual.sort();
+        (expected != actual).then(|| format!("availability index {actual:?} != {expected:?}"))
     }
 
     /// Checks that no logged-in agent is over its capacity rule (for tests).

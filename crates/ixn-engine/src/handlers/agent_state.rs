@@ -70,6 +70,7 @@ impl Engine {
     /// interactions it handles stay with it.
     pub(crate) fn logout_agent(&mut self, key: &Key, reason: Option<Reason>, now: Timestamp) {
         let Some(agent) = self.agents.agents.remove(key) else { return };
+        self.agents.refresh(key);
         let ids: Vec<_> = self
             .agents
             .holding(key)
@@ -132,9 +133,29 @@ impl Engine {
                     self.logout_agent(&key, Some(disconnected()), now);
                 } else {
                     agent.disconnected_since = Some(now);
+                    self.agents.refresh(&key);
                     self.delivery.add_timer(now.plus_millis(grace), Timer::Grace(key));
                 }
             }
+        }
+    }
+
+    /// The last connection of a router application went away: the interactions it held in
+    /// `routing` return to their queues at once instead of waiting for `routing-timeout`.
+    pub(crate) fn router_gone_at(&mut self, tenant: &Name, router: &Name, now: Timestamp) {
+        let held: Vec<_> = self
+            .live
+            .iter()
+            .filter(|(_, ix)| {
+                ix.state == ixn_model::InteractionState::Routing
+                    && ix.tenant == *tenant
+                    && ix.assigned_to.as_ref() == Some(router)
+            })
+            .map(|(slot, _)| slot)
+            .collect();
+        for slot in held {
+            let before = self.ix(slot).clone();
+            self.return_to_queue(slot, &before, now, "router disconnected");
         }
     }
 
@@ -288,6 +309,7 @@ pub(crate) fn handle(
     for (kind, media, reason) in events {
         eng.emit_agent(kind, &agent, media.as_deref(), reason, now);
     }
+    eng.agents.refresh(&key);
     eng.touched_agents.push(key.clone());
     Ok(eng.status(rid, &key))
 }
@@ -320,6 +342,7 @@ fn login(
             // Reconnect within the grace period: the login resumes as it was.
             existing.connections.push(client.client_id);
             existing.disconnected_since = None;
+            eng.agents.refresh(&key);
             eng.touched_agents.push(key.clone());
             return Ok(eng.status(rid, &key));
         }
@@ -380,6 +403,7 @@ fn login(
         eng.emit_agent(kind, &agent, Some(&m.media), m.reason.clone(), now);
     }
     eng.agents.agents.insert(key.clone(), agent);
+    eng.agents.refresh(&key);
     eng.touched_agents.push(key.clone());
     Ok(eng.status(rid, &key))
 }

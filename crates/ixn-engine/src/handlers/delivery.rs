@@ -15,6 +15,11 @@ use crate::effects::{party_of, view_of};
 use crate::live::Slot;
 use crate::{ClientCtx, Engine, Notify, Output};
 
+/// User-data key the engine sets to the agent an interaction was routed to.
+pub const TARGET_AGENT_KEY: &str = "RTargetAgentSelected";
+/// User-data key the engine sets to that agent's place, when it logged in at one.
+pub const TARGET_PLACE_KEY: &str = "RTargetPlaceSelected";
+
 fn agent_party(name: &Name) -> Party {
     Party {
         kind: "agent".into(),
@@ -151,11 +156,22 @@ pub(crate) fn route(
             )
         })?;
     let router = client.holder_name();
+    // The virtual-queue reporting key of the chosen target, written in the same change.
+    let mut added = r.added_properties.clone();
+    added.set(TARGET_AGENT_KEY, ixn_model::Value::Str(agent.to_string()));
+    if let Some(place) = eng
+        .agents
+        .agents
+        .get(&(before.tenant.clone(), agent.clone()))
+        .and_then(|a| a.place.clone())
+    {
+        added.set(TARGET_PLACE_KEY, ixn_model::Value::Str(place.to_string()));
+    }
     eng.update(slot, now, |ix| {
         ix.state = InteractionState::Delivering;
         ix.assigned_to = Some(agent.clone());
         ix.assigned_at = Some(now);
-        ix.user_data.merge(&r.added_properties);
+        ix.user_data.merge(&added);
     });
     eng.delivery.routed_by.insert(before.id.clone(), router);
     let expires = now.plus_millis(i64::from(eng.settings.delivering_timeout_s) * 1000);
@@ -166,14 +182,12 @@ pub(crate) fn route(
         e.actor = Some(from);
         e.party = Some(agent_party(&agent));
     });
-    if !r.added_properties.is_empty() {
-        eng.emit(K::PropertiesChanged, &ix, now, |e| {
-            e.changes = Some(ixn_protocol::PropertyChanges {
-                added: r.added_properties.clone(),
-                ..Default::default()
-            });
+    eng.emit(K::PropertiesChanged, &ix, now, |e| {
+        e.changes = Some(ixn_protocol::PropertyChanges {
+            added,
+            ..Default::default()
         });
-    }
+    });
     Ok(eng.ack_with(rid, slot))
 }
 

@@ -494,3 +494,19 @@ fn router_submit_without_queue_is_parked() {
     let _ = Timestamp::from_millis(0);
 }
 
+
+#[test]
+fn a_router_gone_returns_what_it_held_and_routes_name_the_agent() {
+    let mut f = Fixture::agents();
+    f.ok(&desk(41, "ann"), login(&["chat"]));
+    let a = f.routing("chat");
+    let b = f.routing("chat");
+    f.ok(&router(), route(&a, RouteTarget::default()));
+    let ud = f.get(&a).map(|v| v.user_data).unwrap_or_default();
+    assert_eq!(ud.get("RTargetAgentSelected"), Some(ixn_model::ValueRef::Str("ann")));
+    let mut out = Output::default();
+    f.eng.router_gone("default", "router-1", f.now, &mut out);
+    assert_eq!(f.state(&b), Some(S::Queued), "the routing interaction returned");
+    assert_eq!(f.state(&a), Some(S::Delivering), "the offer to ann stands");
+    f.eng.check_invariants(f.now);
+}

@@ -120,13 +120,27 @@ async fn start_s3(moto: &std::path::Path, dir: &std::path::Path) -> (BrokerProce
     s3.start().await;
     let endpoint = format!("http://127.0.0.1:{port}");
     // An anonymous PUT of the bucket is enough for moto (it does not check signatures).
-    let created = reqwest::Client::new()
-        .put(format!("{endpoint}/tansu"))
-        .send()
-        .await
-        .expect("creating the bucket");
-    assert!(created.status().is_success(), "creating the bucket: {}", created.status());
+    let status = http_put(&s3.address(), "/tansu").await;
+    assert!(status.contains(" 200 "), "creating the bucket: {status}");
     (s3, endpoint)
+}
+
+/// A bodiless HTTP/1.1 PUT; returns the status line.
+async fn http_put(address: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(address).await.expect("connecting to S3");
+    let request = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    socket.write_all(request.as_bytes()).await.expect("writing the request");
+    let mut response = Vec::new();
+    let read = socket.read_to_end(&mut response);
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("an answer from S3")
+        .expect("reading the answer");
+    let text = String::from_utf8_lossy(&response);
+    text.lines().next().unwrap_or_default().to_owned()
 }
 
 #[tokio::test]
