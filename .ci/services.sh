@@ -69,7 +69,7 @@ NODENAME=rabbit@localhost
 ERL_EPMD_ADDRESS=127.0.0.1
 export ERL_FLAGS="-kernel inet_dist_use_interface {127,0,0,1}"
 EOF
-    if timeout 20 rabbitmqctl -q status >/dev/null 2>&1; then
+    if timeout 20 rabbitmqctl -q ping >/dev/null 2>&1; then
       # The node runs but its application was stopped (e.g. by an interrupted outage test).
       timeout 60 rabbitmqctl -q start_app || true
     else

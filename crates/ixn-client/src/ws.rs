@@ -146,6 +146,11 @@ impl Client {
         self.client_id
     }
 
+    /// Whether the connection is gone (every later call fails at once).
+    pub fn is_closed(&self) -> bool {
+        self.pending.lock().map_or(true, |p| p.is_none())
+    }
+
     /// How long [`Client::call`] waits for an answer (30 s by default).
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;

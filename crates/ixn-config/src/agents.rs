@@ -52,7 +52,13 @@ pub struct CapacityRule {
 }
 
 /// An `[[agents]]` entry as read: id, tenant, groups, skills, capacity rule.
-type AgentDraft = (At<String>, At<String>, Vec<At<String>>, Vec<(String, u32)>, Option<At<String>>);
+type AgentDraft = (
+    At<String>,
+    At<String>,
+    Vec<At<String>>,
+    Vec<(String, u32)>,
+    Option<At<String>>,
+);
 /// A group or place as read: name, tenant, capacity rule.
 type NamedDraft = (At<String>, At<String>, Option<At<String>>);
 /// A capacity rule as read: name, tenant, alternatives.
@@ -82,10 +88,18 @@ pub(crate) struct AgentsConfig {
     pub rules: Vec<CapacityRule>,
 }
 
-fn name(f: &mut Fields<'_, '_>, d: &mut Diagnostics<'_>, key: &'static str, what: &str) -> Option<At<String>> {
+fn name(
+    f: &mut Fields<'_, '_>,
+    d: &mut Diagnostics<'_>,
+    key: &'static str,
+    what: &str,
+) -> Option<At<String>> {
     let v = f.required_string(d, key)?;
     if let Some(problem) = name_problem(&v.value) {
-        d.at(&v.span, format!("{}: {what} name {:?} {problem}", f.context(), v.value));
+        d.at(
+            &v.span,
+            format!("{}: {what} name {:?} {problem}", f.context(), v.value),
+        );
         return None;
     }
     f.set_context(format!("{what} {:?}", v.value));
@@ -100,14 +114,20 @@ fn tenant(f: &mut Fields<'_, '_>, d: &mut Diagnostics<'_>) -> At<String> {
 fn strings(f: &mut Fields<'_, '_>, d: &mut Diagnostics<'_>, key: &'static str) -> Vec<At<String>> {
     let Some(v) = f.take(key) else { return Vec::new() };
     let DeValue::Array(items) = v.get_ref() else {
-        d.at(&v.span(), format!("{}: {key} must be an array of strings", f.context()));
+        d.at(
+            &v.span(),
+            format!("{}: {key} must be an array of strings", f.context()),
+        );
         return Vec::new();
     };
     let mut out = Vec::new();
     for item in items.iter() {
         match item.get_ref() {
             DeValue::String(s) => out.push(At::new(s.to_string(), item.span())),
-            _ => d.at(&item.span(), format!("{}: {key} must hold strings only", f.context())),
+            _ => d.at(
+                &item.span(),
+                format!("{}: {key} must hold strings only", f.context()),
+            ),
         }
     }
     out
@@ -122,7 +142,10 @@ fn levels(
     max: u64,
 ) -> Vec<At<(String, u32)>> {
     let DeValue::Table(t) = v.get_ref() else {
-        d.at(&v.span(), format!("{}: {key} must be a table of name = integer", f.context()));
+        d.at(
+            &v.span(),
+            format!("{}: {key} must be a table of name = integer", f.context()),
+        );
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -131,11 +154,18 @@ fn levels(
             DeValue::Integer(i) => i128::from_str_radix(i.as_str(), i.radix()).ok(),
             _ => None,
         };
-        match n.and_then(|n| u32::try_from(n).ok()).filter(|n| u64::from(*n) <= max) {
+        match n
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| u64::from(*n) <= max)
+        {
             Some(n) => out.push(At::new((k.get_ref().to_string(), n), val.span())),
             None => d.at(
                 &val.span(),
-                format!("{}: {key}.{} must be an integer 0..{max}", f.context(), k.get_ref()),
+                format!(
+                    "{}: {key}.{} must be an integer 0..{max}",
+                    f.context(),
+                    k.get_ref()
+                ),
             ),
         }
     }
@@ -150,7 +180,10 @@ pub(crate) fn read(root: &mut Fields<'_, '_>, d: &mut Diagnostics<'_>) -> Agents
         let tenant = tenant(&mut f, d);
         let groups = strings(&mut f, d, "groups");
         let skills = match f.take("skills") {
-            Some(v) => levels(&f, d, "skills", v, 100).into_iter().map(|a| a.value).collect(),
+            Some(v) => levels(&f, d, "skills", v, 100)
+                .into_iter()
+                .map(|a| a.value)
+                .collect(),
             None => Vec::new(),
         };
         let rule = f.string(d, "capacity-rule");
@@ -193,7 +226,10 @@ pub(crate) fn read(root: &mut Fields<'_, '_>, d: &mut Diagnostics<'_>) -> Agents
                 }
                 _ => d.at(
                     &a.span(),
-                    format!("{}: alternatives must be a non-empty array of tables", f.context()),
+                    format!(
+                        "{}: alternatives must be a non-empty array of tables",
+                        f.context()
+                    ),
                 ),
             },
             (Some(m), Some(_)) => d.at(
@@ -231,7 +267,10 @@ pub(crate) fn validate(
     let mut seen = HashSet::new();
     let mut dup = |d: &mut Diagnostics<'_>, kind: &str, tenant: &str, n: &At<String>| {
         if !seen.insert((kind.to_owned(), tenant.to_owned(), n.value.clone())) {
-            d.at(&n.span, format!("duplicate {kind} {:?} in tenant {tenant:?}", n.value));
+            d.at(
+                &n.span,
+                format!("duplicate {kind} {:?} in tenant {tenant:?}", n.value),
+            );
         }
     };
     let mut out = AgentsConfig::default();
@@ -263,13 +302,14 @@ pub(crate) fn validate(
     let rule_exists = |tenant: &str, rule: &str, out: &AgentsConfig| {
         out.rules.iter().any(|r| r.tenant == tenant && r.name == rule)
     };
-    let check_rule = |d: &mut Diagnostics<'_>, tenant: &str, rule: &Option<At<String>>, what: &str, out: &AgentsConfig| {
-        if let Some(r) = rule
-            && !rule_exists(tenant, &r.value, out)
-        {
-            d.at(&r.span, format!("{what}: unknown capacity rule {:?}", r.value));
-        }
-    };
+    let check_rule =
+        |d: &mut Diagnostics<'_>, tenant: &str, rule: &Option<At<String>>, what: &str, out: &AgentsConfig| {
+            if let Some(r) = rule
+                && !rule_exists(tenant, &r.value, out)
+            {
+                d.at(&r.span, format!("{what}: unknown capacity rule {:?}", r.value));
+            }
+        };
     for (n, t, rule) in draft.groups {
         check_tenant(d, &t, &format!("agent group {:?}", n.value));
         dup(d, "agent group", &t.value, &n);
@@ -296,7 +336,11 @@ pub(crate) fn validate(
         dup(d, "agent", &t.value, &id);
         check_rule(d, &t.value, &rule, &what, &out);
         for g in &groups {
-            if !out.groups.iter().any(|x| x.tenant == t.value && x.name == g.value) {
+            if !out
+                .groups
+                .iter()
+                .any(|x| x.tenant == t.value && x.name == g.value)
+            {
                 d.at(&g.span, format!("{what}: unknown agent group {:?}", g.value));
             }
         }
@@ -361,7 +405,10 @@ skills = { english = 7, sales = 3 }
         );
         assert_eq!(p.agent_groups[0].capacity_rule.as_deref(), Some("wide"));
         assert_eq!(p.places[0].name, "p1");
-        assert_eq!(p.agents[0].skills, vec![("english".to_owned(), 7), ("sales".to_owned(), 3)]);
+        assert_eq!(
+            p.agents[0].skills,
+            vec![("english".to_owned(), 7), ("sales".to_owned(), 3)]
+        );
         assert_eq!(p.agents[0].groups, ["sales"]);
     }
 

@@ -31,17 +31,18 @@ pub use agents::{ANY_MEDIA, AgentDef, AgentGroup, CapacityRule, PlaceDef};
 pub use error::{ConfigError, ConfigErrors};
 pub use ixn_model::ClientKind;
 pub use loggers::{
-    AmqpOptions, ColumnType, CustomColumn, CustomData, EventFilter, EventLogOptions, FileOptions, KafkaOptions,
-    LoggerConfig, NatsOptions, ReportTable, ScriptOptions, ScriptSource, SinkConfig, StompOptions, WebhookOptions,
+    AmqpOptions, ColumnType, CustomColumn, CustomData, EventFilter, EventLogOptions, FileOptions,
+    KafkaOptions, LoggerConfig, NatsOptions, ReportTable, ScriptOptions, ScriptSource, SinkConfig,
+    StompOptions, WebhookOptions,
+};
+pub use model::{
+    Application, BusinessProcess, Config, MediaType, MultipleConnections, Queue, ServerConfig, Settings,
+    Submitter, Tenant, View, Workbin,
 };
 pub use router::{DEFAULT_NODE, DEFAULT_PULL_AFTER_ERROR_S, DEFAULT_PULL_BATCH, RouterConfig, RouterServer};
 pub use strategies::{
     DEFAULT_STRATEGY, FinalAction, Overflow, Policy, PriorityRaise, ScriptCode, Strategy, StrategyScript,
     StrategyStep,
-};
-pub use model::{
-    Application, BusinessProcess, Config, MediaType, MultipleConnections, Queue, ServerConfig, Settings,
-    Submitter, Tenant, View, Workbin,
 };
 
 use error::Diagnostics;

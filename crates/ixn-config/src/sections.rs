@@ -265,7 +265,12 @@ fn read_settings(f: &mut Fields<'_, '_>, d: &mut Diagnostics<'_>) -> Settings {
         ),
         purge_batch_size: int("purge-batch-size", 1..=100_000, def.purge_batch_size, ""),
         max_pull_wait_s: int("max-pull-wait", 1..=600, def.max_pull_wait_s, "seconds"),
-        agent_grace_period_s: int("agent-grace-period", 0..=3600, def.agent_grace_period_s, "seconds"),
+        agent_grace_period_s: int(
+            "agent-grace-period",
+            0..=3600,
+            def.agent_grace_period_s,
+            "seconds",
+        ),
         ..def
     };
     s.collect_request_counters = f.bool(d, "collect-request-counters", false);

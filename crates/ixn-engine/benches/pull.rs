@@ -126,10 +126,7 @@ impl Lifecycle {
             ..Submit::to_queue(ROUTED, "chat")
         };
         self.handle(true, Request::Submit(submit));
-        let pulled = self.handle(
-            false,
-            Request::Pull(Pull::from_view(VIEW, 1)),
-        );
+        let pulled = self.handle(false, Request::Pull(Pull::from_view(VIEW, 1)));
         let ServerMessage::EventPulledInteractions { interactions, .. } = pulled else {
             panic!("not a pull answer")
         };

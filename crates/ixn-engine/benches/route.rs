@@ -12,8 +12,8 @@ use ixn_config::Config;
 use ixn_engine::{ClientCtx, Engine, Output};
 use ixn_model::{ClientKind, Name, Timestamp};
 use ixn_protocol::{
-    Accept, AgentLogin, MediaLogin, Pull, Request, RouteInteraction, RouteTarget, ServerMessage, StopProcessing,
-    Submit,
+    Accept, AgentLogin, MediaLogin, Pull, Request, RouteInteraction, RouteTarget, ServerMessage,
+    StopProcessing, Submit,
 };
 
 const T0: Timestamp = Timestamp(1_767_225_600_000);
@@ -101,14 +101,20 @@ impl Floor {
             }),
         );
         let ServerMessage::EventAck {
-            interaction: Some(ix), ..
+            interaction: Some(ix),
+            ..
         } = routed
         else {
             panic!("{routed:?}")
         };
         let agent = ix.assigned_to.unwrap_or_default();
         let desk = ctx(9, "desktop", ClientKind::AgentDesktop, Some(&agent));
-        self.call(&desk, Request::Accept(Accept { interaction_id: id.clone() }));
+        self.call(
+            &desk,
+            Request::Accept(Accept {
+                interaction_id: id.clone(),
+            }),
+        );
         self.call(
             &desk,
             Request::StopProcessing(StopProcessing {
@@ -124,7 +130,9 @@ fn bench(c: &mut Criterion) {
     for agents in [10, 1000] {
         let mut floor = Floor::new(agents);
         floor.eng.take_batch();
-        c.bench_function(&format!("routed lifecycle, {agents} agents"), |b| b.iter(|| floor.lifecycle()));
+        c.bench_function(&format!("routed lifecycle, {agents} agents"), |b| {
+            b.iter(|| floor.lifecycle())
+        });
     }
 }
 

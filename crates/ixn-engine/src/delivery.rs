@@ -10,9 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ixn_model::{Interaction, InteractionId, InteractionState, Name, Timestamp, Transition, ValueRef};
-use ixn_protocol::{
-    InviteKind, InviteOutcome, Party, ReportingEventKind as K, ServerMessage, Visibility,
-};
+use ixn_protocol::{InviteKind, InviteOutcome, Party, ReportingEventKind as K, ServerMessage, Visibility};
 
 use crate::agents::Key;
 use crate::live::Slot;
@@ -308,7 +306,9 @@ impl Engine {
         let mut budget = self.delivery.timers.len() + 1;
         while budget > 0 {
             budget -= 1;
-            let Some(timer) = self.delivery.pop_due(now) else { break };
+            let Some(timer) = self.delivery.pop_due(now) else {
+                break;
+            };
             match timer {
                 Timer::State(id, state) => {
                     self.delivery.state_timer.remove(&id);
@@ -338,7 +338,11 @@ impl Engine {
         if state == InteractionState::Delivering
             && let Some(agent) = &before.assigned_to
         {
-            self.delivery.declined.entry(id.clone()).or_default().push(agent.clone());
+            self.delivery
+                .declined
+                .entry(id.clone())
+                .or_default()
+                .push(agent.clone());
         }
         let router = self.delivery.routed_by.get(id).cloned();
         self.return_to_queue(slot, &before, now, reason);
@@ -371,7 +375,11 @@ impl Engine {
             ix.placed_in_queue_at = Some(now);
         });
         if let Some(v) = view {
-            let freeze = self.process.views.get(v as usize).map_or(0, |d| d.freeze_interval_s);
+            let freeze = self
+                .process
+                .views
+                .get(v as usize)
+                .map_or(0, |d| d.freeze_interval_s);
             if freeze > 0 {
                 let until = now.plus_millis(i64::from(freeze) * 1000);
                 self.views.freeze(v, slot, until);
@@ -418,13 +426,21 @@ impl Engine {
             let ix = self.ix(slot);
             (ix.tenant.clone(), ix.media_type.clone())
         };
-        let Some(list) = self.delivery.invites.get_mut(id) else { return };
-        let Some(pos) = list.iter().position(|i| &i.agent == agent) else { return };
+        let Some(list) = self.delivery.invites.get_mut(id) else {
+            return;
+        };
+        let Some(pos) = list.iter().position(|i| &i.agent == agent) else {
+            return;
+        };
         let inv = list.remove(pos);
         if list.is_empty() {
             self.delivery.invites.remove(id);
         }
-        self.delivery.declined.entry(id.clone()).or_default().push(agent.clone());
+        self.delivery
+            .declined
+            .entry(id.clone())
+            .or_default()
+            .push(agent.clone());
         self.release_load(&(tenant.clone(), agent.clone()), &media, id);
         self.revoke_invite_notes(&tenant, id, &inv, InviteOutcome::TimedOut);
     }

@@ -197,7 +197,9 @@ impl Engine {
             let media = self.agents.available_media(&key);
             if !media.is_empty() {
                 self.notes.push((
-                    Notify::Routers { tenant: key.0.clone() },
+                    Notify::Routers {
+                        tenant: key.0.clone(),
+                    },
                     ServerMessage::EventAgentAvailable {
                         agent: key.1.to_string(),
                         media_types: media,
@@ -229,7 +231,11 @@ impl Engine {
 
     /// Checks the delivery invariants (for tests): no agent over capacity.
     pub fn check_agents(&self) -> Result<(), String> {
-        match self.agents.over_capacity().or_else(|| self.agents.index_problem()) {
+        match self
+            .agents
+            .over_capacity()
+            .or_else(|| self.agents.index_problem())
+        {
             Some(problem) => Err(problem),
             None => Ok(()),
         }

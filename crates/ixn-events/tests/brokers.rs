@@ -50,7 +50,7 @@ fn available(what: &str, present: bool, hint: &str) -> bool {
     if services_required() {
         panic!("{what} is required (IXN_REQUIRE_SERVICES=1) but not available: {hint}");
     }
-    println!("note: skipping, {what} not available ({hint})");
+    eprintln!("note: skipping, {what} not available ({hint})");
     false
 }
 
@@ -133,16 +133,29 @@ fn check_received(sent: &[ReportingEvent], received: &[ReportingEvent], exact: b
         }
         if let Some(id) = event.interaction_id.as_deref() {
             if let Some(last) = last_per_interaction.insert(id, event.seq) {
-                assert!(last < event.seq, "interaction {id}: seq {} after {last}", event.seq);
+                assert!(
+                    last < event.seq,
+                    "interaction {id}: seq {} after {last}",
+                    event.seq
+                );
             }
         }
     }
-    let missing: Vec<u64> = expected.keys().filter(|s| !seen.contains_key(s)).copied().collect();
-    assert!(missing.is_empty(), "{} events missing, first {:?}", missing.len(), &missing[..missing.len().min(10)]);
+    let missing: Vec<u64> = expected
+        .keys()
+        .filter(|s| !seen.contains_key(s))
+        .copied()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} events missing, first {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
     if exact {
         assert_eq!(duplicates, 0, "duplicates received");
     }
-    println!("checked {} events ({duplicates} duplicates dropped)", sent.len());
+    eprintln!("checked {} events ({duplicates} duplicates dropped)", sent.len());
 }
 
 /// A broker an outage test can stop and start again.
@@ -167,14 +180,24 @@ async fn deliver_through_outage(
     let delivered = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
     let restarted = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::new(AtomicBool::new(false));
     let controller = tokio::spawn(control_outage(
         broker,
         Arc::clone(&delivered),
         Arc::clone(&failures),
+        Arc::clone(&stopped),
         Arc::clone(&restarted),
         stop_after,
     ));
     for batch in events.chunks(BATCH) {
+        // A broker that takes its time to stop (a graceful shutdown) must not miss the stream:
+        // a few batches after the stop point, deliveries wait until it is down.
+        if delivered.load(Ordering::SeqCst) >= stop_after + 2 * BATCH {
+            let down = wait_for(Duration::from_secs(120), || async {
+                stopped.load(Ordering::SeqCst).then_some(())
+            });
+            assert!(down.await.is_some(), "the broker did not stop");
+        }
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -198,7 +221,7 @@ async fn deliver_through_outage(
     let broker = controller.await.expect("outage controller");
     assert!(restarted.load(Ordering::SeqCst), "the broker was never restarted");
     let failed = failures.load(Ordering::SeqCst);
-    println!("outage: {failed} failed deliveries before the broker came back");
+    eprintln!("outage: {failed} failed deliveries before the broker came back");
     assert!(failed > 0, "the outage was not noticed by the sink");
     (failed, broker)
 }
@@ -209,6 +232,7 @@ async fn control_outage(
     mut broker: Box<dyn Outage>,
     delivered: Arc<AtomicUsize>,
     failures: Arc<AtomicUsize>,
+    stopped: Arc<AtomicBool>,
     restarted: Arc<AtomicBool>,
     stop_after: usize,
 ) -> Box<dyn Outage> {
@@ -217,6 +241,7 @@ async fn control_outage(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     broker.stop().await;
+    stopped.store(true, Ordering::SeqCst);
     let seen = failures.load(Ordering::SeqCst);
     let deadline = Instant::now() + Duration::from_secs(60);
     while failures.load(Ordering::SeqCst) < seen + 2 && Instant::now() < deadline {

@@ -88,7 +88,13 @@ fn lex(text: &str) -> Result<Vec<Tok>, String> {
                 out.push(Tok::Op(op));
                 i += if eq { 2 } else { 1 };
             }
-            '=' => (out.push(Tok::Op(CmpOp::Eq)), i += if next == Some('=') { 2 } else { 1 }).1,
+            '=' => {
+                (
+                    out.push(Tok::Op(CmpOp::Eq)),
+                    i += if next == Some('=') { 2 } else { 1 },
+                )
+                    .1
+            }
             c if c.is_ascii_digit() => {
                 let start = i;
                 while i < chars.len() && chars[i].is_ascii_digit() {
@@ -199,7 +205,11 @@ impl SkillExpr {
         if toks.is_empty() {
             return Err("the skill expression is empty".to_owned());
         }
-        let mut p = Parser { toks, pos: 0, depth: 0 };
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            depth: 0,
+        };
         let e = p.expr()?;
         if p.pos < p.toks.len() {
             return Err(format!("unexpected {:?} after the expression", p.toks[p.pos]));

@@ -19,7 +19,9 @@ pub use agents::{
 };
 pub use error::{ErrorBody, ErrorCode, ProtocolError};
 pub use interaction::InteractionView;
-pub use reporting::{EspInfo, Party, PropertyChanges, REPORTING_ENVELOPE_VERSION, ReportingEvent, ReportingEventKind};
+pub use reporting::{
+    EspInfo, Party, PropertyChanges, REPORTING_ENVELOPE_VERSION, ReportingEvent, ReportingEventKind,
+};
 pub use request::*;
 pub use server::*;
 

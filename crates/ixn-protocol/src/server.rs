@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use crate::{
-    AgentView, ErrorBody, InteractionView, InviteKind, InviteOutcome, Party, ProtocolError, Reason, ReportingEvent,
-    Visibility,
+    AgentView, ErrorBody, InteractionView, InviteKind, InviteOutcome, Party, ProtocolError, Reason,
+    ReportingEvent, Visibility,
 };
 
 /// Depth of one queue.
@@ -156,9 +156,15 @@ pub enum ServerMessage {
     /// A reporting event, pushed live to subscribed reporting clients.
     EventReporting { record: Box<ReportingEvent> },
     /// Answer to an agent-state request: the agent after the change.
-    EventAgentStatus { reference_id: u64, agent: Box<AgentView> },
+    EventAgentStatus {
+        reference_id: u64,
+        agent: Box<AgentView>,
+    },
     /// Answer to RequestGetAgents.
-    EventAgents { reference_id: u64, agents: Vec<AgentView> },
+    EventAgents {
+        reference_id: u64,
+        agents: Vec<AgentView>,
+    },
     /// Pushed to an agent: an interaction is offered; accept or reject before `expires_at`.
     EventInvite {
         invite: InviteKind,

@@ -233,9 +233,10 @@ impl Core {
             CoreMsg::Unregister { client_id } => {
                 if let Some(gone) = self.sessions.remove(&client_id)
                     && gone.ctx.kind == ixn_model::ClientKind::Router
-                    && !self.sessions.values().any(|s| {
-                        s.ctx.tenant == gone.ctx.tenant && s.ctx.application == gone.ctx.application
-                    })
+                    && !self
+                        .sessions
+                        .values()
+                        .any(|s| s.ctx.tenant == gone.ctx.tenant && s.ctx.application == gone.ctx.application)
                 {
                     let mut out = Output::default();
                     self.engine

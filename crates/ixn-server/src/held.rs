@@ -76,8 +76,10 @@ impl Core {
             }
             Err(e) => {
                 self.shared.kpi.error(e.code);
-                self.releases
-                    .push((reply.into_dest(), WsOut::Message(ServerMessage::error(Some(rid), &e))));
+                self.releases.push((
+                    reply.into_dest(),
+                    WsOut::Message(ServerMessage::error(Some(rid), &e)),
+                ));
                 None
             }
         }
@@ -97,9 +99,9 @@ impl Core {
         for h in std::mem::take(&mut self.held.list) {
             let answer = if retry {
                 let mut out = Output::default();
-                let result = self
-                    .engine
-                    .handle(&h.ctx, h.rid, Request::Pull(h.pull.clone()), now(), &mut out);
+                let result =
+                    self.engine
+                        .handle(&h.ctx, h.rid, Request::Pull(h.pull.clone()), now(), &mut out);
                 self.route(out);
                 match result {
                     Ok(m) if is_empty_pull(&m) => None,

@@ -12,8 +12,8 @@
 //! of its own (the engine does) and writes SQL nowhere (the store does).
 
 mod core;
-mod held;
 mod esp;
+mod held;
 mod http;
 mod kpi;
 mod metrics_export;

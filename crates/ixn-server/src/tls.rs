@@ -47,6 +47,13 @@ pub(crate) async fn serve(
             Ok((addr, true, task))
         }
         _ => {
+            // Answers and events are small frames written as they are ready; without
+            // TCP_NODELAY a frame that follows another still unacknowledged waits for the
+            // peer's delayed ACK (up to 40 ms on Linux).
+            use axum::serve::ListenerExt;
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let task = tokio::spawn(async move {
                 let stop = async move {
                     let _ = shutdown.changed().await;

@@ -32,10 +32,7 @@ fn login() -> Request {
 }
 
 /// The next pushed event matching `want`, skipping others (bounded by DEADLINE).
-async fn next_matching(
-    client: &ixn_client::Client,
-    want: impl Fn(&ServerMessage) -> bool,
-) -> ServerMessage {
+async fn next_matching(client: &ixn_client::Client, want: impl Fn(&ServerMessage) -> bool) -> ServerMessage {
     let until = tokio::time::Instant::now() + DEADLINE;
     while tokio::time::Instant::now() < until {
         if let Some(m) = client.next_event(Duration::from_millis(200)).await
@@ -63,11 +60,17 @@ async fn held_pull_route_invite_accept() {
         .send(Request::Pull(Pull::for_strategy("main", 5, Some(8000))))
         .expect("send pull");
     let id = submit(&media, "inbound", 9, json!({"Subject": "help"})).await;
-    let answer = tokio::time::timeout(DEADLINE, held).await.expect("answered").expect("reply");
+    let answer = tokio::time::timeout(DEADLINE, held)
+        .await
+        .expect("answered")
+        .expect("reply");
     let ServerMessage::EventPulledInteractions { interactions, .. } = answer else {
         panic!("{answer:?}")
     };
-    assert_eq!(interactions.iter().map(|i| i.id.clone()).collect::<Vec<_>>(), [id.clone()]);
+    assert_eq!(
+        interactions.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
+        std::slice::from_ref(&id)
+    );
 
     // Route to the best agent: ann gets the invite, accepts, the router hears the outcome.
     let routed = router
@@ -79,14 +82,17 @@ async fn held_pull_route_invite_accept() {
         .await
         .expect("route");
     let ServerMessage::EventAck {
-        interaction: Some(ix), ..
+        interaction: Some(ix),
+        ..
     } = routed
     else {
         panic!("{routed:?}")
     };
     assert_eq!(ix.assigned_to.as_deref(), Some("ann"));
     let invite = next_matching(&ann, |m| matches!(m, ServerMessage::EventInvite { .. })).await;
-    let ServerMessage::EventInvite { interaction, .. } = invite else { unreachable!() };
+    let ServerMessage::EventInvite { interaction, .. } = invite else {
+        unreachable!()
+    };
     assert_eq!(interaction.id, id);
     ann.call(Request::Accept(Accept {
         interaction_id: id.clone(),
@@ -105,9 +111,11 @@ async fn held_pull_route_invite_accept() {
         .call(Request::GetAgents(GetAgents { agent_id: None }))
         .await
         .expect("agents");
-    let ServerMessage::EventAgents { agents, .. } = agents else { panic!("{agents:?}") };
+    let ServerMessage::EventAgents { agents, .. } = agents else {
+        panic!("{agents:?}")
+    };
     assert_eq!(agents.len(), 1);
-    assert_eq!(agents[0].interactions, [id.clone()]);
+    assert_eq!(agents[0].interactions, std::slice::from_ref(&id));
     assert_eq!(agents[0].media[0].load, 1);
 
     // A held pull with nothing to take is answered empty when its wait ends.
@@ -115,10 +123,14 @@ async fn held_pull_route_invite_accept() {
         .call(Request::Pull(Pull::for_strategy("main", 1, Some(100))))
         .await
         .expect("pull");
-    assert!(matches!(empty, ServerMessage::EventPulledInteractions { interactions, .. } if interactions.is_empty()));
+    assert!(
+        matches!(empty, ServerMessage::EventPulledInteractions { interactions, .. } if interactions.is_empty())
+    );
     // Errors 107 for a strategy nobody serves.
     assert_server_error(
-        router.call(Request::Pull(Pull::for_strategy("nope", 1, None))).await,
+        router
+            .call(Request::Pull(Pull::for_strategy("nope", 1, None)))
+            .await,
         107,
         "strategy_does_not_exist",
     );
@@ -139,18 +151,28 @@ async fn a_dropped_desktop_keeps_its_login_for_the_grace_period() {
     // The connection is gone, the login stays (not connected).
     let until = tokio::time::Instant::now() + DEADLINE;
     loop {
-        let m = router.call(Request::GetAgents(GetAgents { agent_id: None })).await.expect("agents");
-        let ServerMessage::EventAgents { agents, .. } = m else { panic!("{m:?}") };
+        let m = router
+            .call(Request::GetAgents(GetAgents { agent_id: None }))
+            .await
+            .expect("agents");
+        let ServerMessage::EventAgents { agents, .. } = m else {
+            panic!("{m:?}")
+        };
         assert_eq!(agents.len(), 1, "still logged in");
         if !agents[0].connected {
             break;
         }
-        assert!(tokio::time::Instant::now() < until, "the disconnect was never noticed");
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the disconnect was never noticed"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // A new connection resumes it.
     let ann = app.client_with(desktop("ann")).await;
     let m = ann.call(login()).await.expect("login again");
-    let ServerMessage::EventAgentStatus { agent, .. } = m else { panic!("{m:?}") };
+    let ServerMessage::EventAgentStatus { agent, .. } = m else {
+        panic!("{m:?}")
+    };
     assert!(agent.connected);
 }

@@ -621,11 +621,19 @@ pub async fn meta_set_outside_batches(store: &dyn Store) {
     store.meta_set("conf_cursor.b", "9").await.expect("meta_set");
     store.meta_set("conf_cursor.a", "12").await.expect("meta_set");
     assert_eq!(
-        store.meta_get("conf_cursor.a").await.expect("meta_get").as_deref(),
+        store
+            .meta_get("conf_cursor.a")
+            .await
+            .expect("meta_get")
+            .as_deref(),
         Some("12")
     );
     assert_eq!(
-        store.meta_get("conf_cursor.b").await.expect("meta_get").as_deref(),
+        store
+            .meta_get("conf_cursor.b")
+            .await
+            .expect("meta_get")
+            .as_deref(),
         Some("9")
     );
 }

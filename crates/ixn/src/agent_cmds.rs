@@ -48,7 +48,10 @@ pub async fn agents(conn: &Connection, agent: Option<String>, json: bool) -> any
         return Ok(ExitCode::SUCCESS);
     }
     let width = agents.iter().map(|a| a.agent_id.len()).max().unwrap_or(5).max(5);
-    println!("{:<width$}  {:<9}  {:<5}  {:<12}  MEDIA (load/max now)", "AGENT", "PRESENCE", "DND", "PLACE");
+    println!(
+        "{:<width$}  {:<9}  {:<5}  {:<12}  MEDIA (load/max now)",
+        "AGENT", "PRESENCE", "DND", "PLACE"
+    );
     for a in &agents {
         let presence = if a.connected { "connected" } else { "away" };
         let dnd = if a.do_not_disturb { "on" } else { "off" };

@@ -60,6 +60,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A terminal agent desktop: logs an agent in, accepts (or rejects) offers and finishes
+    /// them after a handling time, printing what happens.
+    Desktop(crate::desktop_cmd::DesktopArgs),
     /// List live interactions matching a condition, in order.
     Snapshot(client_cmds::SnapshotArgs),
     /// Validate or apply a configuration file.
@@ -128,6 +131,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stop { id, reason, conn } => client_cmds::stop(&conn, &id, reason).await,
         Command::Queues { conn, json } => client_cmds::queues(&conn, json).await,
         Command::Snapshot(args) => client_cmds::snapshot(args).await,
+        Command::Desktop(args) => crate::desktop_cmd::desktop(args).await,
         Command::Agents { agent, conn, json } => crate::agent_cmds::agents(&conn, agent, json).await,
         Command::Config(ConfigCommand::Validate { file }) => client_cmds::validate(&file),
         Command::Config(ConfigCommand::Apply { file, dry_run, conn }) => {

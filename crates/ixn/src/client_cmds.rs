@@ -89,9 +89,14 @@ pub(crate) fn rest_client(conn: &Connection) -> anyhow::Result<RestClient> {
     Ok(RestClient::new(&conn.server, &key, &tls)?)
 }
 
+/// Prints pretty JSON; a closed pipe (`ixn get … | head`) ends quietly instead of panicking.
 pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
+    use std::io::Write;
+    let text = serde_json::to_string_pretty(v)?;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 fn parse_data(args: &SubmitArgs) -> anyhow::Result<Option<UserData>> {

@@ -5,6 +5,7 @@
 mod agent_cmds;
 mod cli;
 mod client_cmds;
+mod desktop_cmd;
 mod reporting_cmds;
 mod router;
 mod serve;

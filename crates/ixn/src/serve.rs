@@ -37,6 +37,8 @@ pub struct ServerArgs {
 
 /// File name of the admin key in the data directory.
 const ADMIN_KEY_FILE: &str = "admin.key";
+/// File name of the key of the `desktop` application `ixn serve` configures for `ixn desktop`.
+const DESKTOP_KEY_FILE: &str = "desktop.key";
 /// File an applied configuration is saved to by `ixn serve`.
 const SERVE_CONFIG_FILE: &str = "ixn.toml";
 
@@ -56,12 +58,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.server.listen = args.listen;
     let store_url = format!("sqlite://{}", args.data_dir.join("ixn.db").display());
     let admin = Application::new("admin", ClientKind::Admin, "default", &key);
+    // A desktop application for `ixn desktop` (any agent id may log in with it).
+    let desktop_key = admin_key(&args.data_dir.join(DESKTOP_KEY_FILE))?;
+    let desktop = Application::new("desktop", ClientKind::AgentDesktop, "default", &desktop_key);
     let (router_app, router_key) = crate::router::serve_router_application();
     run(
         config,
         &store_url,
         Some(config_path),
-        vec![admin, router_app],
+        vec![admin, router_app, desktop],
         Some(&key_path),
         Some(router_key),
     )

@@ -208,7 +208,9 @@ impl Agents {
 
     fn builtin_rule(&self) -> &Rule {
         static BUILTIN: std::sync::OnceLock<Rule> = std::sync::OnceLock::new();
-        self.builtin.as_ref().unwrap_or_else(|| BUILTIN.get_or_init(Rule::builtin))
+        self.builtin
+            .as_ref()
+            .unwrap_or_else(|| BUILTIN.get_or_init(Rule::builtin))
     }
 
     pub fn groups(&self, tenant: &Name, agent: &Name) -> &[Name] {
@@ -246,8 +248,12 @@ impl Agents {
 
     /// The opposite of [`Agents::hold`]; marks the agent idle when it has nothing left.
     pub fn release(&mut self, key: &Key, media: &Name, id: &InteractionId, now: Timestamp) {
-        let Some(h) = self.holdings.get_mut(key) else { return };
-        let Some(pos) = h.ids.iter().position(|x| x == id) else { return };
+        let Some(h) = self.holdings.get_mut(key) else {
+            return;
+        };
+        let Some(pos) = h.ids.iter().position(|x| x == id) else {
+            return;
+        };
         h.ids.swap_remove(pos);
         if let Some(entry) = h.load.iter_mut().find(|(m, _)| m == media) {
             entry.1 = entry.1.saturating_sub(1);
@@ -279,7 +285,9 @@ impl Agents {
 
     /// Media types for which the agent can take one more now.
     pub fn available_media(&self, key: &Key) -> Vec<String> {
-        let Some(agent) = self.agents.get(key) else { return Vec::new() };
+        let Some(agent) = self.agents.get(key) else {
+            return Vec::new();
+        };
         agent
             .media
             .iter()
@@ -303,10 +311,10 @@ impl Agents {
         let set = self.ready.get(&(tenant.clone(), media.clone()))?;
         let mut best: Option<(&Agent, (u64, u64, u64))> = None;
         for rank in set {
-            let Some(agent) = self.agents.get(&(tenant.clone(), rank.3.clone())) else { continue };
-            if declined.contains(&agent.id)
-                || target.exclude.iter().any(|x| **x == *agent.id)
-            {
+            let Some(agent) = self.agents.get(&(tenant.clone(), rank.3.clone())) else {
+                continue;
+            };
+            if declined.contains(&agent.id) || target.exclude.iter().any(|x| **x == *agent.id) {
                 continue;
             }
             let in_target = any

@@ -4,8 +4,8 @@
 use ixn_config::MultipleConnections;
 use ixn_model::{ClientKind, Name, Timestamp};
 use ixn_protocol::{
-    AgentLogin, ErrorCode, InviteOutcome, Party, ProtocolError, Reason, ReportingEvent, ReportingEventKind as K,
-    Request, ServerMessage,
+    AgentLogin, ErrorCode, InviteOutcome, Party, ProtocolError, Reason, ReportingEvent,
+    ReportingEventKind as K, Request, ServerMessage,
 };
 
 use crate::agents::{Agent, Key, MediaState};
@@ -69,7 +69,9 @@ impl Engine {
     /// Logs an agent out: pending offers are revoked (the interactions return to their queues);
     /// interactions it handles stay with it.
     pub(crate) fn logout_agent(&mut self, key: &Key, reason: Option<Reason>, now: Timestamp) {
-        let Some(agent) = self.agents.agents.remove(key) else { return };
+        let Some(agent) = self.agents.agents.remove(key) else {
+            return;
+        };
         self.agents.refresh(key);
         let ids: Vec<_> = self
             .agents
@@ -77,7 +79,9 @@ impl Engine {
             .map(|h| h.ids.clone())
             .unwrap_or_default();
         for id in ids {
-            let Some(slot) = self.live.slot_of(&id) else { continue };
+            let Some(slot) = self.live.slot_of(&id) else {
+                continue;
+            };
             let before = self.ix(slot).clone();
             if before.state == ixn_model::InteractionState::Delivering
                 && before.assigned_to.as_ref() == Some(&key.1)
@@ -126,7 +130,9 @@ impl Engine {
             .map(|(k, _)| k.clone())
             .collect();
         for key in keys {
-            let Some(agent) = self.agents.agents.get_mut(&key) else { continue };
+            let Some(agent) = self.agents.agents.get_mut(&key) else {
+                continue;
+            };
             agent.connections.retain(|c| *c != client_id);
             if agent.connections.is_empty() {
                 if grace == 0 {
@@ -210,7 +216,10 @@ pub(crate) fn handle(
         if eng.process.media_types.contains(m) {
             Ok(())
         } else {
-            Err(ProtocolError::new(ErrorCode::UnknownMediaType, format!("no media type {m:?}")))
+            Err(ProtocolError::new(
+                ErrorCode::UnknownMediaType,
+                format!("no media type {m:?}"),
+            ))
         }
     };
     let Some(agent) = eng.agents.agents.get(&key) else {
@@ -259,7 +268,11 @@ pub(crate) fn handle(
                 reason: r.reason.clone(),
             });
             events.push((K::MediaAdded, Some(r.media_type.clone()), r.reason.clone()));
-            let kind = if r.ready { K::ReadyForMedia } else { K::NotReadyForMedia };
+            let kind = if r.ready {
+                K::ReadyForMedia
+            } else {
+                K::NotReadyForMedia
+            };
             events.push((kind, Some(r.media_type), r.reason));
         }
         Request::RemoveMedia(r) => {
@@ -399,7 +412,11 @@ fn login(
     };
     eng.emit_agent(K::AgentLogin, &agent, None, r.reason, now);
     for m in &agent.media {
-        let kind = if m.ready { K::ReadyForMedia } else { K::NotReadyForMedia };
+        let kind = if m.ready {
+            K::ReadyForMedia
+        } else {
+            K::NotReadyForMedia
+        };
         eng.emit_agent(kind, &agent, Some(&m.media), m.reason.clone(), now);
     }
     eng.agents.agents.insert(key.clone(), agent);

@@ -4,9 +4,8 @@
 use ixn_model::skills::SkillExpr;
 use ixn_model::{InteractionId, InteractionState, Name, Timestamp, Transition};
 use ixn_protocol::{
-    Conference, ErrorCode, Intrude, InviteKind, InviteOutcome, LeaveInteraction,
-    Party, ProtocolError, Reason, ReportingEventKind as K, RouteInteraction, ServerMessage, Transfer,
-    Visibility,
+    Conference, ErrorCode, Intrude, InviteKind, InviteOutcome, LeaveInteraction, Party, ProtocolError,
+    Reason, ReportingEventKind as K, RouteInteraction, ServerMessage, Transfer, Visibility,
 };
 
 use super::{invalid, transition};
@@ -148,11 +147,20 @@ pub(crate) fn route(
     let declined = eng.delivery.declined.get(&before.id).cloned().unwrap_or_default();
     let agent = eng
         .agents
-        .select(&before.tenant, &before.media_type, &r.target, skills.as_ref(), &declined)
+        .select(
+            &before.tenant,
+            &before.media_type,
+            &r.target,
+            skills.as_ref(),
+            &declined,
+        )
         .ok_or_else(|| {
             ProtocolError::new(
                 ErrorCode::NoAgentAvailable,
-                format!("no agent of the target can take {} ({}) now", before.id, before.media_type),
+                format!(
+                    "no agent of the target can take {} ({}) now",
+                    before.id, before.media_type
+                ),
             )
         })?;
     let router = client.holder_name();
@@ -216,7 +224,14 @@ fn unreachable_invite() -> ! {
     panic!("engine invariant broken: invite position without invite list")
 }
 
-fn outcome_note(eng: &mut Engine, tenant: &Name, id: &InteractionId, inv: &Invite, outcome: InviteOutcome, reason: Option<Reason>) {
+fn outcome_note(
+    eng: &mut Engine,
+    tenant: &Name,
+    id: &InteractionId,
+    inv: &Invite,
+    outcome: InviteOutcome,
+    reason: Option<Reason>,
+) {
     if let Some(requester) = &inv.requester {
         eng.notes.push((
             Notify::Holder {
@@ -260,7 +275,14 @@ pub(crate) fn accept(
                 requester: Some(router),
                 expires: (now, 0),
             };
-            outcome_note(eng, &before.tenant, &before.id, &inv, InviteOutcome::Accepted, None);
+            outcome_note(
+                eng,
+                &before.tenant,
+                &before.id,
+                &inv,
+                InviteOutcome::Accepted,
+                None,
+            );
         }
         return Ok(eng.ack_with(rid, slot));
     }
@@ -268,7 +290,14 @@ pub(crate) fn accept(
     let inv = take_invite(eng, &before.id, pos);
     let media = before.media_type.clone();
     let key = (before.tenant.clone(), me.clone());
-    outcome_note(eng, &before.tenant, &before.id, &inv, InviteOutcome::Accepted, None);
+    outcome_note(
+        eng,
+        &before.tenant,
+        &before.id,
+        &inv,
+        InviteOutcome::Accepted,
+        None,
+    );
     match inv.kind {
         InviteKind::Transfer => {
             // The reservation becomes the primary holding through the index hook.
@@ -280,7 +309,9 @@ pub(crate) fn accept(
             });
             let ix = eng.ix(slot).clone();
             if let Some(old) = old {
-                eng.emit(K::PartyRemoved, &before, now, |e| e.party = Some(agent_party(&old)));
+                eng.emit(K::PartyRemoved, &before, now, |e| {
+                    e.party = Some(agent_party(&old))
+                });
                 eng.notes.push((
                     Notify::Holder {
                         tenant: before.tenant.clone(),
@@ -348,7 +379,14 @@ pub(crate) fn reject(
                 requester: Some(router),
                 expires: (now, 0),
             };
-            outcome_note(eng, &before.tenant, &before.id, &inv, InviteOutcome::Rejected, reason);
+            outcome_note(
+                eng,
+                &before.tenant,
+                &before.id,
+                &inv,
+                InviteOutcome::Rejected,
+                reason,
+            );
         }
         return Ok(ServerMessage::ack(rid));
     }
@@ -362,12 +400,23 @@ pub(crate) fn reject(
     if let Some(d) = eng.delivery.declined.get_mut(&before.id) {
         d.push(me.clone());
     }
-    eng.release_load(&(before.tenant.clone(), me.clone()), &before.media_type, &before.id);
+    eng.release_load(
+        &(before.tenant.clone(), me.clone()),
+        &before.media_type,
+        &before.id,
+    );
     eng.emit(K::Rejected, &before, now, |e| {
         e.party = Some(agent_party(&me));
         e.reason = reason.clone();
     });
-    outcome_note(eng, &before.tenant, &before.id, &inv, InviteOutcome::Rejected, reason);
+    outcome_note(
+        eng,
+        &before.tenant,
+        &before.id,
+        &inv,
+        InviteOutcome::Rejected,
+        reason,
+    );
     Ok(ServerMessage::ack(rid))
 }
 
@@ -413,15 +462,21 @@ fn invite_agent(
         ));
     }
     let until = now.plus_millis(i64::from(eng.settings.delivering_timeout_s) * 1000);
-    let expires = eng.delivery.add_timer(until, Timer::Invite(ix.id.clone(), agent.clone()));
+    let expires = eng
+        .delivery
+        .add_timer(until, Timer::Invite(ix.id.clone(), agent.clone()));
     eng.agents.hold(&key, &ix.media_type, &ix.id);
     let from = party_of(client);
-    eng.delivery.invites.entry(ix.id.clone()).or_default().push(Invite {
-        agent: agent.clone(),
-        kind,
-        requester: Some(client.holder_name()),
-        expires,
-    });
+    eng.delivery
+        .invites
+        .entry(ix.id.clone())
+        .or_default()
+        .push(Invite {
+            agent: agent.clone(),
+            kind,
+            requester: Some(client.holder_name()),
+            expires,
+        });
     eng.send_invite(slot, &agent, kind, from.clone(), until);
     eng.emit(K::AgentInvited, &ix, now, |e| {
         e.actor = Some(from);
@@ -505,7 +560,8 @@ pub(crate) fn intrude(
         ));
     }
     if r.visibility == Visibility::Conference {
-        eng.agents.hold(&(ix.tenant.clone(), me.clone()), &ix.media_type, &ix.id);
+        eng.agents
+            .hold(&(ix.tenant.clone(), me.clone()), &ix.media_type, &ix.id);
     }
     eng.delivery
         .parties
@@ -569,7 +625,11 @@ pub(crate) fn leave(
                 eng.delivery.parties.remove(&before.id);
             }
         }
-        eng.release_load(&(before.tenant.clone(), me.clone()), &before.media_type, &before.id);
+        eng.release_load(
+            &(before.tenant.clone(), me.clone()),
+            &before.media_type,
+            &before.id,
+        );
         eng.emit(K::PartyRemoved, &before, now, |e| {
             e.party = Some(agent_party(&me));
             e.reason = r.reason.clone();
@@ -593,7 +653,11 @@ pub(crate) fn leave(
         if let Some(list) = eng.delivery.parties.get_mut(&before.id) {
             list.remove(pos);
         }
-        eng.release_load(&(before.tenant.clone(), heir.clone()), &before.media_type, &before.id);
+        eng.release_load(
+            &(before.tenant.clone(), heir.clone()),
+            &before.media_type,
+            &before.id,
+        );
         eng.update(slot, now, |ix| {
             ix.assigned_to = Some(heir.clone());
             ix.assigned_at = Some(now);
@@ -608,7 +672,10 @@ pub(crate) fn leave(
     if before.queue.is_none() {
         return Err(ProtocolError::new(
             ErrorCode::InvalidState,
-            format!("{} came from no queue: place it in a queue or workbin, or stop it", before.id),
+            format!(
+                "{} came from no queue: place it in a queue or workbin, or stop it",
+                before.id
+            ),
         ));
     }
     eng.return_to_queue(slot, &before, now, "last party left");

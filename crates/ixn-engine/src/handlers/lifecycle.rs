@@ -48,7 +48,9 @@ pub(crate) fn submit(
                 .ok_or_else(|| {
                     ProtocolError::new(
                         ErrorCode::UnknownQueue,
-                        format!("no queue {ORCHESTRATION_QUEUE:?} for a router's interaction without a queue"),
+                        format!(
+                            "no queue {ORCHESTRATION_QUEUE:?} for a router's interaction without a queue"
+                        ),
                     )
                 })?,
         ),
@@ -540,7 +542,10 @@ impl Engine {
         let Some(subs) = self.process.strategies.get(&key).cloned() else {
             return Err(ProtocolError::new(
                 ErrorCode::StrategyDoesNotExist,
-                format!("no submitter serves strategy {strategy:?} in tenant {}", client.tenant),
+                format!(
+                    "no submitter serves strategy {strategy:?} in tenant {}",
+                    client.tenant
+                ),
             ));
         };
         if subs.iter().all(|s| !s.enabled) {
@@ -581,7 +586,9 @@ impl Engine {
                 .views
                 .candidates(&self.process, &self.live, v, allowed as usize + out.len(), now)
             {
-                if out.len() as u32 >= count || out.iter().filter(|(_, x)| *x == Some(v)).count() as u32 >= allowed {
+                if out.len() as u32 >= count
+                    || out.iter().filter(|(_, x)| *x == Some(v)).count() as u32 >= allowed
+                {
                     break;
                 }
                 if !out.iter().any(|(s, _)| *s == slot) {

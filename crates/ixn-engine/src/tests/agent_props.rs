@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use ixn_protocol::{
-    Conference, InviteOutcome, LeaveInteraction, NotReadyForMedia, CancelNotReadyForMedia, Pull, RouteTarget,
+    CancelNotReadyForMedia, Conference, InviteOutcome, LeaveInteraction, NotReadyForMedia, Pull, RouteTarget,
     SelectionPolicy, StopProcessing, Transfer,
 };
 use proptest::prelude::*;
@@ -88,7 +88,11 @@ impl Run {
         match self.f.req(client, request) {
             Ok(_) => true,
             Err(_) => {
-                assert_eq!(self.f.eng.fingerprint(), before, "a failed request changed interactions");
+                assert_eq!(
+                    self.f.eng.fingerprint(),
+                    before,
+                    "a failed request changed interactions"
+                );
                 assert_eq!(
                     format!("{:?}", self.f.eng.agent_views(None)),
                     agents_before,
@@ -109,13 +113,17 @@ impl Run {
                 ..
             } = m
             {
-                self.declined.entry(interaction_id.clone()).or_default().insert(agent.clone());
+                self.declined
+                    .entry(interaction_id.clone())
+                    .or_default()
+                    .insert(agent.clone());
             }
             if let ServerMessage::EventInvite { interaction, .. } = m {
                 let agent = interaction.assigned_to.clone().unwrap_or_default();
                 let declined = self.declined.get(&interaction.id);
                 assert!(
-                    !declined.is_some_and(|d| d.contains(&agent) && interaction.state == ixn_model::InteractionState::Delivering),
+                    !declined.is_some_and(|d| d.contains(&agent)
+                        && interaction.state == ixn_model::InteractionState::Delivering),
                     "{agent} declined {} before and was offered it again",
                     interaction.id
                 );
@@ -128,7 +136,9 @@ impl Run {
         match op {
             Op::Submit(m) => {
                 let media = MEDIA[*m as usize % MEDIA.len()];
-                let id = self.f.submit_with(&chat(), Some("inbound"), |s| s.media_type = media.into());
+                let id = self
+                    .f
+                    .submit_with(&chat(), Some("inbound"), |s| s.media_type = media.into());
                 self.ids.push(id);
             }
             Op::Pull(n) => {
@@ -137,7 +147,9 @@ impl Run {
             }
             Op::Route { pick, policy, only } => {
                 let target = RouteTarget {
-                    agents: only.map(|a| vec![AGENTS[a as usize % AGENTS.len()].to_owned()]).unwrap_or_default(),
+                    agents: only
+                        .map(|a| vec![AGENTS[a as usize % AGENTS.len()].to_owned()])
+                        .unwrap_or_default(),
                     policy: SelectionPolicy::ALL[*policy as usize % 4],
                     skills: (*policy % 5 == 4).then(|| "english >= 4".to_owned()),
                     ..Default::default()
@@ -159,20 +171,34 @@ impl Run {
             }
             Op::Login { agent, media } => {
                 let c = self.desk(*agent);
-                let list: Vec<&str> = MEDIA.iter().enumerate().filter(|(i, _)| media & (1 << i) != 0).map(|(_, m)| *m).collect();
+                let list: Vec<&str> = MEDIA
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| media & (1 << i) != 0)
+                    .map(|(_, m)| *m)
+                    .collect();
                 self.run(&c, login(&list));
             }
             Op::Logout(agent) => {
                 let c = self.desk(*agent);
-                self.run(&c, Request::AgentLogout(ixn_protocol::AgentLogout { reason: None }));
+                self.run(
+                    &c,
+                    Request::AgentLogout(ixn_protocol::AgentLogout { reason: None }),
+                );
             }
             Op::Ready { agent, media, ready } => {
                 let c = self.desk(*agent);
                 let media_type = MEDIA[*media as usize % MEDIA.len()].to_owned();
                 let r = if *ready {
-                    Request::CancelNotReadyForMedia(CancelNotReadyForMedia { media_type, reason: None })
+                    Request::CancelNotReadyForMedia(CancelNotReadyForMedia {
+                        media_type,
+                        reason: None,
+                    })
                 } else {
-                    Request::NotReadyForMedia(NotReadyForMedia { media_type, reason: None })
+                    Request::NotReadyForMedia(NotReadyForMedia {
+                        media_type,
+                        reason: None,
+                    })
                 };
                 self.run(&c, r);
             }
@@ -187,20 +213,49 @@ impl Run {
             Op::Transfer { agent, pick, to } => {
                 let (c, id) = (self.desk(*agent), self.pick(*pick));
                 let to = AGENTS[*to as usize % AGENTS.len()].to_owned();
-                self.run(&c, Request::Transfer(Transfer { interaction_id: id, agent: Some(to), place: None, queue: None, reason: None }));
+                self.run(
+                    &c,
+                    Request::Transfer(Transfer {
+                        interaction_id: id,
+                        agent: Some(to),
+                        place: None,
+                        queue: None,
+                        reason: None,
+                    }),
+                );
             }
             Op::Conference { agent, pick, to } => {
                 let (c, id) = (self.desk(*agent), self.pick(*pick));
                 let to = AGENTS[*to as usize % AGENTS.len()].to_owned();
-                self.run(&c, Request::Conference(Conference { interaction_id: id, agent: Some(to), place: None, reason: None }));
+                self.run(
+                    &c,
+                    Request::Conference(Conference {
+                        interaction_id: id,
+                        agent: Some(to),
+                        place: None,
+                        reason: None,
+                    }),
+                );
             }
             Op::Leave { agent, pick } => {
                 let (c, id) = (self.desk(*agent), self.pick(*pick));
-                self.run(&c, Request::LeaveInteraction(LeaveInteraction { interaction_id: id, reason: None }));
+                self.run(
+                    &c,
+                    Request::LeaveInteraction(LeaveInteraction {
+                        interaction_id: id,
+                        reason: None,
+                    }),
+                );
             }
             Op::Stop(pick) => {
                 let id = self.pick(*pick);
-                self.run(&chat(), Request::StopProcessing(StopProcessing { interaction_id: id, reason: None }));
+                self.run(
+                    &chat(),
+                    Request::StopProcessing(StopProcessing {
+                        interaction_id: id,
+                        reason: None,
+                    }),
+                );
             }
             Op::Advance(ms) => {
                 self.f.now = now.plus_millis(i64::from(*ms));

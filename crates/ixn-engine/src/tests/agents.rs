@@ -3,7 +3,7 @@
 
 use ixn_model::{ClientKind, InteractionState as S, Name, Timestamp};
 use ixn_protocol::{
-    AgentLogin, Accept, ErrorCode, InviteOutcome, LeaveInteraction, MediaLogin, Pull, Reject, Request,
+    Accept, AgentLogin, ErrorCode, InviteOutcome, LeaveInteraction, MediaLogin, Pull, Reject, Request,
     RouteInteraction, RouteTarget, SelectionPolicy, ServerMessage, Transfer,
 };
 
@@ -132,7 +132,8 @@ pub(crate) fn reject(id: &str) -> Request {
 fn assigned(m: &ServerMessage) -> String {
     match m {
         ServerMessage::EventAck {
-            interaction: Some(ix), ..
+            interaction: Some(ix),
+            ..
         } => ix.assigned_to.clone().unwrap_or_default(),
         other => panic!("expected an EventAck with the interaction, got {other:?}"),
     }
@@ -197,12 +198,18 @@ fn login_states_and_errors() {
     let mut f = Fixture::agents();
     let ann = desk(41, "ann");
     assert_eq!(
-        f.fails(&ann, Request::DoNotDisturbOn(ixn_protocol::DoNotDisturbOn { reason: None })).code,
+        f.fails(
+            &ann,
+            Request::DoNotDisturbOn(ixn_protocol::DoNotDisturbOn { reason: None })
+        )
+        .code,
         ErrorCode::AgentNotLoggedIn
     );
     assert_eq!(f.fails(&ann, login(&["fax"])).code, ErrorCode::UnknownMediaType);
     let m = f.ok(&ann, login(&["chat", "email"]));
-    let ServerMessage::EventAgentStatus { agent, .. } = m else { panic!("{m:?}") };
+    let ServerMessage::EventAgentStatus { agent, .. } = m else {
+        panic!("{m:?}")
+    };
     assert_eq!(agent.capacity_rule, "default");
     assert_eq!(agent.media.len(), 2);
     assert!(agent.media.iter().all(|m| m.ready));
@@ -230,9 +237,14 @@ fn login_states_and_errors() {
     // A second connection is allowed by default; bob's rule comes from his own definition.
     f.ok(&desk(42, "ann"), login(&["chat"]));
     let m = f.ok(&desk(43, "bob"), login(&["chat", "email"]));
-    let ServerMessage::EventAgentStatus { agent, .. } = m else { panic!("{m:?}") };
+    let ServerMessage::EventAgentStatus { agent, .. } = m else {
+        panic!("{m:?}")
+    };
     assert_eq!(agent.capacity_rule, "solo");
-    f.ok(&ann, Request::AgentLogout(ixn_protocol::AgentLogout { reason: None }));
+    f.ok(
+        &ann,
+        Request::AgentLogout(ixn_protocol::AgentLogout { reason: None }),
+    );
     assert_eq!(f.eng.agent_views(None).len(), 1);
 }
 
@@ -251,17 +263,29 @@ fn routing_respects_capacity_and_policy() {
     assert_eq!(f.load("ann", "chat"), (1, 1));
     // ann is busy now, bob is idle: bob next.
     let b = f.routing("chat");
-    assert_eq!(assigned(&f.ok(&router(), route(&b, RouteTarget::default()))), "bob");
+    assert_eq!(
+        assigned(&f.ok(&router(), route(&b, RouteTarget::default()))),
+        "bob"
+    );
     // bob's rule allows one chat: the third chat goes to ann (up to two chats).
     let c = f.routing("chat");
-    assert_eq!(assigned(&f.ok(&router(), route(&c, RouteTarget::default()))), "ann");
+    assert_eq!(
+        assigned(&f.ok(&router(), route(&c, RouteTarget::default()))),
+        "ann"
+    );
     // Nobody can take an e-mail: ann has chats (one e-mail OR two chats), bob is... free for
     // e-mail under "solo" (chat 1 + email 1 at once).
     let d = f.routing("email");
-    assert_eq!(assigned(&f.ok(&router(), route(&d, RouteTarget::default()))), "bob");
+    assert_eq!(
+        assigned(&f.ok(&router(), route(&d, RouteTarget::default()))),
+        "bob"
+    );
     let e = f.submit_media("email");
     let pulled = pulled_ids(&f.ok(&router(), Request::Pull(Pull::for_strategy("main", 1, None))));
-    assert!(pulled.is_empty(), "max-in-flight 4 of submitter s1 reached: {pulled:?}");
+    assert!(
+        pulled.is_empty(),
+        "max-in-flight 4 of submitter s1 reached: {pulled:?}"
+    );
     let _ = e;
     let err = f.fails(&router(), route(&d, RouteTarget::default()));
     assert_eq!(err.code, ErrorCode::InvalidState);
@@ -287,7 +311,10 @@ fn targets_skills_and_best_skill() {
     assert_eq!(assigned(&f.ok(&router(), route(&b, group.clone()))), "ann");
     let c = f.routing("chat");
     // ann is at capacity (two chats) and is the only one in the group.
-    assert_eq!(f.fails(&router(), route(&c, group)).code, ErrorCode::NoAgentAvailable);
+    assert_eq!(
+        f.fails(&router(), route(&c, group)).code,
+        ErrorCode::NoAgentAvailable
+    );
     let best = RouteTarget {
         skills: Some("english".into()),
         policy: SelectionPolicy::BestSkill,
@@ -308,7 +335,10 @@ fn accept_reject_and_never_reoffer() {
     f.ok(&desk(41, "ann"), login(&["chat"]));
     f.ok(&desk(42, "bob"), login(&["chat"]));
     let a = f.routing("chat");
-    assert_eq!(assigned(&f.ok(&router(), route(&a, RouteTarget::default()))), "ann");
+    assert_eq!(
+        assigned(&f.ok(&router(), route(&a, RouteTarget::default()))),
+        "ann"
+    );
     assert_eq!(f.fails(&desk(42, "bob"), accept(&a)).code, ErrorCode::NoInvite);
     f.ok(&desk(41, "ann"), reject(&a));
     assert_eq!(f.outcomes(), [("ann".to_owned(), InviteOutcome::Rejected)]);
@@ -326,12 +356,22 @@ fn accept_reject_and_never_reoffer() {
         agents: vec!["ann".into()],
         ..Default::default()
     };
-    assert_eq!(f.fails(&router(), route(&a, ann_only)).code, ErrorCode::NoAgentAvailable);
-    assert_eq!(assigned(&f.ok(&router(), route(&a, RouteTarget::default()))), "bob");
+    assert_eq!(
+        f.fails(&router(), route(&a, ann_only)).code,
+        ErrorCode::NoAgentAvailable
+    );
+    assert_eq!(
+        assigned(&f.ok(&router(), route(&a, RouteTarget::default()))),
+        "bob"
+    );
     f.ok(&desk(42, "bob"), accept(&a));
     assert_eq!(f.outcomes(), [("bob".to_owned(), InviteOutcome::Accepted)]);
     assert_eq!(f.state(&a), Some(S::Handling));
-    assert_eq!(f.load("bob", "chat"), (1, 0), "bob's rule allows one chat at a time");
+    assert_eq!(
+        f.load("bob", "chat"),
+        (1, 0),
+        "bob's rule allows one chat at a time"
+    );
     f.ok(
         &desk(42, "bob"),
         Request::StopProcessing(ixn_protocol::StopProcessing {
@@ -380,7 +420,11 @@ fn timeouts_fire_on_time() {
         }),
     );
     f.advance(4 * 60_000);
-    assert_eq!(f.state(&e), Some(S::Handling), "the request restarted the handling timer");
+    assert_eq!(
+        f.state(&e),
+        Some(S::Handling),
+        "the request restarted the handling timer"
+    );
     f.advance(60_000);
     assert_eq!(f.state(&e), Some(S::Queued));
     // routing-timeout 20 minutes.
@@ -418,7 +462,10 @@ fn grace_period_keeps_the_login_then_logs_out() {
     assert!(!f.eng.agent_views(None)[0].connected);
     // Disconnected agents get no new offers.
     let b = f.routing("chat");
-    assert_eq!(f.fails(&router(), route(&b, RouteTarget::default())).code, ErrorCode::NoAgentAvailable);
+    assert_eq!(
+        f.fails(&router(), route(&b, RouteTarget::default())).code,
+        ErrorCode::NoAgentAvailable
+    );
     // A reconnect within the grace period resumes.
     f.advance(10_000);
     f.ok(&desk(44, "ann"), login(&["chat"]));
@@ -436,9 +483,18 @@ fn grace_period_keeps_the_login_then_logs_out() {
 fn strategy_pull_errors() {
     let mut f = Fixture::agents();
     let pull = |s: &str| Request::Pull(Pull::for_strategy(s, 1, None));
-    assert_eq!(f.fails(&router(), pull("nope")).code, ErrorCode::StrategyDoesNotExist);
-    assert_eq!(f.fails(&router(), pull("off")).code, ErrorCode::StrategyIsDisabled);
-    assert_eq!(f.fails(&router(), pull("novi")).code, ErrorCode::StrategyHasNoViews);
+    assert_eq!(
+        f.fails(&router(), pull("nope")).code,
+        ErrorCode::StrategyDoesNotExist
+    );
+    assert_eq!(
+        f.fails(&router(), pull("off")).code,
+        ErrorCode::StrategyIsDisabled
+    );
+    assert_eq!(
+        f.fails(&router(), pull("novi")).code,
+        ErrorCode::StrategyHasNoViews
+    );
     assert_eq!(ErrorCode::StrategyHasNoViews.code(), 108);
 }
 
@@ -448,7 +504,16 @@ fn transfer_conference_and_leave() {
     f.ok(&desk(41, "ann"), login(&["chat"]));
     f.ok(&desk(42, "bob"), login(&["chat"]));
     let a = f.routing("chat");
-    f.ok(&router(), route(&a, RouteTarget { agents: vec!["ann".into()], ..Default::default() }));
+    f.ok(
+        &router(),
+        route(
+            &a,
+            RouteTarget {
+                agents: vec!["ann".into()],
+                ..Default::default()
+            },
+        ),
+    );
     f.ok(&desk(41, "ann"), accept(&a));
     // Conference bob in, then ann leaves: bob holds it.
     f.ok(
@@ -461,9 +526,19 @@ fn transfer_conference_and_leave() {
         }),
     );
     assert_eq!(f.invited(), [(holder("default", "bob"), a.clone())]);
-    assert_eq!(f.load("bob", "chat"), (1, 0), "the invite reserves bob's capacity");
+    assert_eq!(
+        f.load("bob", "chat"),
+        (1, 0),
+        "the invite reserves bob's capacity"
+    );
     f.ok(&desk(42, "bob"), accept(&a));
-    f.ok(&desk(41, "ann"), Request::LeaveInteraction(LeaveInteraction { interaction_id: a.clone(), reason: None }));
+    f.ok(
+        &desk(41, "ann"),
+        Request::LeaveInteraction(LeaveInteraction {
+            interaction_id: a.clone(),
+            reason: None,
+        }),
+    );
     assert_eq!(f.get(&a).and_then(|v| v.assigned_to), Some("bob".into()));
     assert_eq!(f.load("ann", "chat"), (0, 2));
     // Transfer to ann: bob keeps it until she accepts.
@@ -481,7 +556,13 @@ fn transfer_conference_and_leave() {
     assert_eq!(f.get(&a).and_then(|v| v.assigned_to), Some("ann".into()));
     assert_eq!(f.load("bob", "chat"), (0, 1));
     // The last party leaves: back to its queue.
-    f.ok(&desk(41, "ann"), Request::LeaveInteraction(LeaveInteraction { interaction_id: a.clone(), reason: None }));
+    f.ok(
+        &desk(41, "ann"),
+        Request::LeaveInteraction(LeaveInteraction {
+            interaction_id: a.clone(),
+            reason: None,
+        }),
+    );
     assert_eq!(f.state(&a), Some(S::Queued));
     f.eng.check_invariants(f.now);
 }
@@ -490,10 +571,12 @@ fn transfer_conference_and_leave() {
 fn router_submit_without_queue_is_parked() {
     let mut f = Fixture::agents();
     let id = f.submit_with(&router(), None, |_| {});
-    assert_eq!(f.get(&id).and_then(|v| v.queue), Some("orchestration_system".into()));
+    assert_eq!(
+        f.get(&id).and_then(|v| v.queue),
+        Some("orchestration_system".into())
+    );
     let _ = Timestamp::from_millis(0);
 }
-
 
 #[test]
 fn a_router_gone_returns_what_it_held_and_routes_name_the_agent() {
@@ -503,7 +586,10 @@ fn a_router_gone_returns_what_it_held_and_routes_name_the_agent() {
     let b = f.routing("chat");
     f.ok(&router(), route(&a, RouteTarget::default()));
     let ud = f.get(&a).map(|v| v.user_data).unwrap_or_default();
-    assert_eq!(ud.get("RTargetAgentSelected"), Some(ixn_model::ValueRef::Str("ann")));
+    assert_eq!(
+        ud.get("RTargetAgentSelected"),
+        Some(ixn_model::ValueRef::Str("ann"))
+    );
     let mut out = Output::default();
     f.eng.router_gone("default", "router-1", f.now, &mut out);
     assert_eq!(f.state(&b), Some(S::Queued), "the routing interaction returned");

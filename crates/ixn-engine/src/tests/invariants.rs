@@ -251,7 +251,10 @@ impl Engine {
             .state_timer
             .iter()
             .map(|(id, (key, s))| {
-                assert!(self.delivery.timers.contains_key(key), "state timer of {id} is not scheduled");
+                assert!(
+                    self.delivery.timers.contains_key(key),
+                    "state timer of {id} is not scheduled"
+                );
                 (id.to_string(), *s)
             })
             .collect();

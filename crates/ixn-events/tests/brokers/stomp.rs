@@ -35,7 +35,10 @@ async fn consume(opts: &StompOptions, sent: &[ReportingEvent]) -> Vec<ReportingE
     })
     .await;
     let mut connection = connection.expect("a consumer connection");
-    connection.subscribe(&opts.destination, "0").await.expect("subscribing");
+    connection
+        .subscribe(&opts.destination, "0")
+        .await
+        .expect("subscribing");
     let wanted: std::collections::HashSet<u64> = sent.iter().map(|e| e.seq).collect();
     let mut seen = std::collections::HashSet::new();
     let mut events = Vec::new();
@@ -66,7 +69,11 @@ async fn consume(opts: &StompOptions, sent: &[ReportingEvent]) -> Vec<ReportingE
 
 #[tokio::test]
 async fn stomp_delivers_every_event_in_order() {
-    if !available("ActiveMQ (STOMP)", reachable(ADDRESS).await, "STOMP on 127.0.0.1:61613") {
+    if !available(
+        "ActiveMQ (STOMP)",
+        reachable(ADDRESS).await,
+        "STOMP on 127.0.0.1:61613",
+    ) {
         return;
     }
     let run = super::unique("d");
@@ -83,7 +90,9 @@ async fn stomp_delivers_every_event_in_order() {
 #[tokio::test]
 async fn stomp_error_frame_fails_the_batch() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding");
     let address = listener.local_addr().expect("address").to_string();
     let server = tokio::spawn(async move {
         let (mut socket, _) = listener.accept().await.expect("accepting");
@@ -99,7 +108,10 @@ async fn stomp_error_frame_fails_the_batch() {
             let frames = received.iter().filter(|b| **b == 0).count();
             if frames >= 1 && !answered_connect {
                 answered_connect = true;
-                socket.write_all(b"CONNECTED\nversion:1.2\n\n\0").await.expect("writing");
+                socket
+                    .write_all(b"CONNECTED\nversion:1.2\n\n\0")
+                    .await
+                    .expect("writing");
             }
             if frames >= 2 {
                 let error = b"ERROR\nmessage:destination refused\n\nnot allowed\0";
@@ -115,9 +127,18 @@ async fn stomp_error_frame_fails_the_batch() {
     assert!(error.message.contains("destination refused"), "{error}");
     let received = server.await.expect("server");
     let text = String::from_utf8_lossy(&received);
-    assert!(text.starts_with("CONNECT\naccept-version:1.2\nhost:127.0.0.1\n"), "{text}");
-    assert!(text.contains("\0SEND\ndestination:/queue/ixn.test.refused\n"), "{text}");
-    assert!(text.contains("\npersistent:true\n") && text.contains("\nreceipt:ixn-1\n"), "{text}");
+    assert!(
+        text.starts_with("CONNECT\naccept-version:1.2\nhost:127.0.0.1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\0SEND\ndestination:/queue/ixn.test.refused\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\npersistent:true\n") && text.contains("\nreceipt:ixn-1\n"),
+        "{text}"
+    );
 }
 
 /// A private ActiveMQ: its own configuration (STOMP only, on a free port) and KahaDB folder.
@@ -165,7 +186,9 @@ async fn stomp_outage_loses_nothing() {
     if !available("ActiveMQ and java", present, "install the activemq package") {
         return;
     }
-    let (Some(jar), Some(java)) = (jar, java) else { return };
+    let (Some(jar), Some(java)) = (jar, java) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     activemq_instance(dir.path(), port);

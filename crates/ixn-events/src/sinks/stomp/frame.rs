@@ -258,9 +258,12 @@ mod tests {
         }
     }
 
+    /// Wire bytes, then the expected command, headers and body.
+    type Case<'a> = (&'a [u8], &'a str, &'a [(&'a str, &'a str)], &'a [u8]);
+
     #[test]
     fn decodes_frames() {
-        let cases: &[(&[u8], &str, &[(&str, &str)], &[u8])] = &[
+        let cases: &[Case] = &[
             (
                 b"RECEIPT\nreceipt-id:7\n\n\0",
                 "RECEIPT",
