@@ -14,7 +14,7 @@ use toml::de::DeValue;
 use crate::strategies::Strategy;
 
 /// Default of `pull-batch`.
-pub const DEFAULT_PULL_BATCH: u32 = 10;
+pub const DEFAULT_PULL_BATCH: u32 = 100;
 /// Default of `mcr-pull-after-error-timeout`, in seconds.
 pub const DEFAULT_PULL_AFTER_ERROR_S: u32 = 120;
 /// Default node name.
