@@ -10,7 +10,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ixn_model::{Interaction, InteractionId, InteractionState, Name, Timestamp, Transition, ValueRef};
-use ixn_protocol::{InviteKind, InviteOutcome, Party, ReportingEventKind as K, ServerMessage, Visibility};
+use ixn_protocol::{
+    InviteKind, InviteOutcome, Party, Reason, ReportingEventKind as K, ServerMessage, Visibility,
+};
 
 use crate::agents::Key;
 use crate::live::Slot;
@@ -192,24 +194,69 @@ impl Engine {
             let ix = self.ix(slot);
             (ix.tenant.clone(), ix.media_type.clone())
         };
+        self.drop_collaboration(&tenant, &media, id);
+    }
+
+    /// Revokes the pending invites and removes the extra parties of an interaction, releasing
+    /// their load and telling each of them (and each invite's requester).
+    fn drop_collaboration(&mut self, tenant: &Name, media: &Name, id: &InteractionId) {
         for inv in self.delivery.invites.remove(id).unwrap_or_default() {
             self.delivery.timers.remove(&inv.expires);
-            self.release_load(&(tenant.clone(), inv.agent.clone()), &media, id);
-            self.revoke_invite_notes(&tenant, id, &inv, InviteOutcome::Revoked);
+            self.release_load(&(tenant.clone(), inv.agent.clone()), media, id);
+            self.revoke_invite_notes(tenant, id, &inv, InviteOutcome::Revoked);
         }
         for (agent, _) in self.delivery.parties.remove(id).unwrap_or_default() {
-            self.release_load(&(tenant.clone(), agent.clone()), &media, id);
-            self.notes.push((
-                Notify::Holder {
-                    tenant: tenant.clone(),
-                    holder: agent,
-                },
-                ServerMessage::EventRevoked {
-                    interaction_id: id.to_string(),
-                    reason: None,
-                },
-            ));
+            self.release_load(&(tenant.clone(), agent.clone()), media, id);
+            self.revoked_note(tenant, agent, id, None);
         }
+    }
+
+    /// EventRevoked to a holder's connections.
+    pub(crate) fn revoked_note(
+        &mut self,
+        tenant: &Name,
+        holder: Name,
+        id: &InteractionId,
+        reason: Option<Reason>,
+    ) {
+        self.notes.push((
+            Notify::Holder {
+                tenant: tenant.clone(),
+                holder,
+            },
+            ServerMessage::EventRevoked {
+                interaction_id: id.to_string(),
+                reason,
+            },
+        ));
+    }
+
+    /// EventInviteOutcome to whoever asked for an invite (a router, a transferring agent). The
+    /// arguments are the event's fields, named at every call.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn outcome_note(
+        &mut self,
+        tenant: &Name,
+        requester: Name,
+        id: &InteractionId,
+        agent: &Name,
+        invite: InviteKind,
+        outcome: InviteOutcome,
+        reason: Option<Reason>,
+    ) {
+        self.notes.push((
+            Notify::Holder {
+                tenant: tenant.clone(),
+                holder: requester,
+            },
+            ServerMessage::EventInviteOutcome {
+                interaction_id: id.to_string(),
+                agent: agent.to_string(),
+                invite,
+                outcome,
+                reason,
+            },
+        ));
     }
 
     /// Tells the invited agent its invite is gone and the requester how it ended.
@@ -220,30 +267,9 @@ impl Engine {
         inv: &Invite,
         outcome: InviteOutcome,
     ) {
-        self.notes.push((
-            Notify::Holder {
-                tenant: tenant.clone(),
-                holder: inv.agent.clone(),
-            },
-            ServerMessage::EventRevoked {
-                interaction_id: id.to_string(),
-                reason: None,
-            },
-        ));
-        if let Some(requester) = &inv.requester {
-            self.notes.push((
-                Notify::Holder {
-                    tenant: tenant.clone(),
-                    holder: requester.clone(),
-                },
-                ServerMessage::EventInviteOutcome {
-                    interaction_id: id.to_string(),
-                    agent: inv.agent.to_string(),
-                    invite: inv.kind,
-                    outcome,
-                    reason: None,
-                },
-            ));
+        self.revoked_note(tenant, inv.agent.clone(), id, None);
+        if let Some(requester) = inv.requester.clone() {
+            self.outcome_note(tenant, requester, id, &inv.agent, inv.kind, outcome, None);
         }
     }
 
@@ -254,48 +280,12 @@ impl Engine {
             self.delivery.timers.remove(&key);
         }
         if let Some(router) = self.delivery.routed_by.remove(id)
-            && let Some(agent) = ix.assigned_to.clone()
+            && let Some(agent) = &ix.assigned_to
         {
-            let inv = Invite {
-                agent,
-                kind: InviteKind::Route,
-                requester: Some(router),
-                expires: (Timestamp::from_millis(0), 0),
-            };
-            if let Some(requester) = &inv.requester {
-                self.notes.push((
-                    Notify::Holder {
-                        tenant: ix.tenant.clone(),
-                        holder: requester.clone(),
-                    },
-                    ServerMessage::EventInviteOutcome {
-                        interaction_id: id.to_string(),
-                        agent: inv.agent.to_string(),
-                        invite: InviteKind::Route,
-                        outcome: InviteOutcome::Revoked,
-                        reason: None,
-                    },
-                ));
-            }
+            let revoked = InviteOutcome::Revoked;
+            self.outcome_note(&ix.tenant, router, id, agent, InviteKind::Route, revoked, None);
         }
-        for inv in self.delivery.invites.remove(id).unwrap_or_default() {
-            self.delivery.timers.remove(&inv.expires);
-            self.release_load(&(ix.tenant.clone(), inv.agent.clone()), &ix.media_type, id);
-            self.revoke_invite_notes(&ix.tenant, id, &inv, InviteOutcome::Revoked);
-        }
-        for (agent, _) in self.delivery.parties.remove(id).unwrap_or_default() {
-            self.release_load(&(ix.tenant.clone(), agent.clone()), &ix.media_type, id);
-            self.notes.push((
-                Notify::Holder {
-                    tenant: ix.tenant.clone(),
-                    holder: agent,
-                },
-                ServerMessage::EventRevoked {
-                    interaction_id: id.to_string(),
-                    reason: None,
-                },
-            ));
-        }
+        self.drop_collaboration(&ix.tenant, &ix.media_type, id);
         self.delivery.declined.remove(id);
     }
 
@@ -347,19 +337,16 @@ impl Engine {
         let router = self.delivery.routed_by.get(id).cloned();
         self.return_to_queue(slot, &before, now, reason);
         if let (Some(router), Some(agent)) = (router, &before.assigned_to) {
-            self.notes.push((
-                Notify::Holder {
-                    tenant: before.tenant.clone(),
-                    holder: router,
-                },
-                ServerMessage::EventInviteOutcome {
-                    interaction_id: id.to_string(),
-                    agent: agent.to_string(),
-                    invite: InviteKind::Route,
-                    outcome: InviteOutcome::TimedOut,
-                    reason: None,
-                },
-            ));
+            let timed_out = InviteOutcome::TimedOut;
+            self.outcome_note(
+                &before.tenant,
+                router,
+                id,
+                agent,
+                InviteKind::Route,
+                timed_out,
+                None,
+            );
         }
     }
 
@@ -386,7 +373,7 @@ impl Engine {
                 self.delivery.add_timer(until, Timer::Unfreeze);
             }
         }
-        let reason = Some(ixn_protocol::Reason {
+        let reason = Some(Reason {
             code: None,
             description: Some(why.to_owned()),
         });
@@ -405,16 +392,7 @@ impl Engine {
                 e.reason = reason.clone();
             });
             self.emit(K::PartyRemoved, before, now, |e| e.party = Some(party));
-            self.notes.push((
-                Notify::Holder {
-                    tenant: before.tenant.clone(),
-                    holder,
-                },
-                ServerMessage::EventRevoked {
-                    interaction_id: before.id.to_string(),
-                    reason: reason.clone(),
-                },
-            ));
+            self.revoked_note(&before.tenant, holder, &before.id, reason.clone());
         }
         let ix = self.ix(slot).clone();
         self.emit(K::PlacedInQueue, &ix, now, |e| e.reason = reason);

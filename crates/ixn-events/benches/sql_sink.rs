@@ -133,11 +133,12 @@ fn bench_pipeline(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                 let last = from + N - 1;
                 // Too large for the window: only its sequence is noted, events come from disk.
                 reporting.feed(batch.events);
-                loop {
-                    let status = reporting.status();
-                    if status.loggers[0].cursor >= last {
-                        break;
-                    }
+                // Bounded: a logger that stops confirming fails the benchmark instead of hanging it.
+                while reporting.status().loggers[0].cursor < last {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(120),
+                        "the logger stopped draining"
+                    );
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 total += started.elapsed();

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ixn_config::ClientKind;
-use ixn_protocol::{ErrorBody, ErrorCode, ProtocolError};
+use ixn_protocol::{ErrorCode, ProtocolError};
 
 use crate::startup::Shared;
 
@@ -22,29 +22,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new().route(STATUS_PATH, get(status))
 }
 
-fn error_response(e: &ProtocolError) -> Response {
-    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    (status, axum::Json(ErrorBody::from(e))).into_response()
-}
-
 /// Only an admin application's bearer key may read the status.
 fn authorize_admin(shared: &Shared, headers: &HeaderMap) -> Result<(), ProtocolError> {
-    let key = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ProtocolError::new(
-                ErrorCode::AuthenticationFailed,
-                "missing `Authorization: Bearer <api key>`",
-            )
-        })?;
-    let config = shared.config();
-    let app = config
-        .process
-        .application_by_key(key.trim())
-        .ok_or_else(|| ProtocolError::of(ErrorCode::AuthenticationFailed))?;
-    if app.kind != ClientKind::Admin {
+    let ctx = crate::rest::authenticate(shared, headers)?;
+    if ctx.kind != ClientKind::Admin {
         return Err(ProtocolError::new(
             ErrorCode::RequestNotAllowed,
             "the reporting status is for admin applications",
@@ -55,7 +36,7 @@ fn authorize_admin(shared: &Shared, headers: &HeaderMap) -> Result<(), ProtocolE
 
 async fn status(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if let Err(e) = authorize_admin(&shared, &headers) {
-        return error_response(&e);
+        return crate::rest::error_response(&e);
     }
     axum::Json(shared.reporting.status()).into_response()
 }

@@ -19,14 +19,14 @@ use tokio::sync::oneshot;
 use crate::core::Reply;
 use crate::startup::Shared;
 
-fn error_response(e: &ProtocolError) -> Response {
+pub(crate) fn error_response(e: &ProtocolError) -> Response {
     let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     (status, axum::Json(ErrorBody::from(e))).into_response()
 }
 
 /// The client behind a bearer key. REST clients of one application share a stable client id,
 /// so snapshots taken over REST can be read page by page.
-fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<ClientCtx, ProtocolError> {
+pub(crate) fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<ClientCtx, ProtocolError> {
     let key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

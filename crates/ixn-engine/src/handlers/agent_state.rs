@@ -4,7 +4,7 @@
 use ixn_config::MultipleConnections;
 use ixn_model::{ClientKind, Name, Timestamp};
 use ixn_protocol::{
-    AgentLogin, ErrorCode, InviteOutcome, Party, ProtocolError, Reason, ReportingEvent,
+    AgentLogin, ErrorCode, InviteKind, InviteOutcome, Party, ProtocolError, Reason, ReportingEvent,
     ReportingEventKind as K, Request, ServerMessage,
 };
 
@@ -89,19 +89,8 @@ impl Engine {
                 let router = self.delivery.routed_by.get(&id).cloned();
                 self.return_to_queue(slot, &before, now, "agent logged out");
                 if let Some(router) = router {
-                    self.notes.push((
-                        Notify::Holder {
-                            tenant: key.0.clone(),
-                            holder: router,
-                        },
-                        ServerMessage::EventInviteOutcome {
-                            interaction_id: id.to_string(),
-                            agent: key.1.to_string(),
-                            invite: ixn_protocol::InviteKind::Route,
-                            outcome: InviteOutcome::Revoked,
-                            reason: None,
-                        },
-                    ));
+                    let revoked = InviteOutcome::Revoked;
+                    self.outcome_note(&key.0, router, &id, &key.1, InviteKind::Route, revoked, None);
                 }
             } else if let Some(list) = self.delivery.invites.get_mut(&id)
                 && let Some(pos) = list.iter().position(|i| i.agent == key.1)

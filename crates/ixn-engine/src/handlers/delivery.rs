@@ -224,31 +224,6 @@ fn unreachable_invite() -> ! {
     panic!("engine invariant broken: invite position without invite list")
 }
 
-fn outcome_note(
-    eng: &mut Engine,
-    tenant: &Name,
-    id: &InteractionId,
-    inv: &Invite,
-    outcome: InviteOutcome,
-    reason: Option<Reason>,
-) {
-    if let Some(requester) = &inv.requester {
-        eng.notes.push((
-            Notify::Holder {
-                tenant: tenant.clone(),
-                holder: requester.clone(),
-            },
-            ServerMessage::EventInviteOutcome {
-                interaction_id: id.to_string(),
-                agent: inv.agent.to_string(),
-                invite: inv.kind,
-                outcome,
-                reason,
-            },
-        ));
-    }
-}
-
 pub(crate) fn accept(
     eng: &mut Engine,
     client: &ClientCtx,
@@ -269,20 +244,8 @@ pub(crate) fn accept(
         let ix = eng.ix(slot).clone();
         eng.emit(K::PartyAdded, &ix, now, |e| e.party = Some(agent_party(&me)));
         if let Some(router) = router {
-            let inv = Invite {
-                agent: me.clone(),
-                kind: InviteKind::Route,
-                requester: Some(router),
-                expires: (now, 0),
-            };
-            outcome_note(
-                eng,
-                &before.tenant,
-                &before.id,
-                &inv,
-                InviteOutcome::Accepted,
-                None,
-            );
+            let (tenant, id, outcome) = (&before.tenant, &before.id, InviteOutcome::Accepted);
+            eng.outcome_note(tenant, router, id, &me, InviteKind::Route, outcome, None);
         }
         return Ok(eng.ack_with(rid, slot));
     }
@@ -290,14 +253,18 @@ pub(crate) fn accept(
     let inv = take_invite(eng, &before.id, pos);
     let media = before.media_type.clone();
     let key = (before.tenant.clone(), me.clone());
-    outcome_note(
-        eng,
-        &before.tenant,
-        &before.id,
-        &inv,
-        InviteOutcome::Accepted,
-        None,
-    );
+    if let Some(requester) = inv.requester.clone() {
+        let (tenant, id) = (&before.tenant, &before.id);
+        eng.outcome_note(
+            tenant,
+            requester,
+            id,
+            &me,
+            inv.kind,
+            InviteOutcome::Accepted,
+            None,
+        );
+    }
     match inv.kind {
         InviteKind::Transfer => {
             // The reservation becomes the primary holding through the index hook.
@@ -312,19 +279,11 @@ pub(crate) fn accept(
                 eng.emit(K::PartyRemoved, &before, now, |e| {
                     e.party = Some(agent_party(&old))
                 });
-                eng.notes.push((
-                    Notify::Holder {
-                        tenant: before.tenant.clone(),
-                        holder: old,
-                    },
-                    ServerMessage::EventRevoked {
-                        interaction_id: before.id.to_string(),
-                        reason: Some(Reason {
-                            code: None,
-                            description: Some("transferred".into()),
-                        }),
-                    },
-                ));
+                let reason = Some(Reason {
+                    code: None,
+                    description: Some("transferred".into()),
+                });
+                eng.revoked_note(&before.tenant, old, &before.id, reason);
             }
             eng.emit(K::PartyAdded, &ix, now, |e| e.party = Some(agent_party(&me)));
         }
@@ -360,7 +319,6 @@ pub(crate) fn reject(
     let slot = eng.find_slot(client, interaction_id)?;
     let before = eng.ix(slot).clone();
     let me = client.holder_name();
-    eng.delivery.declined.entry(before.id.clone()).or_default();
     if before.state == InteractionState::Delivering && before.assigned_to.as_ref() == Some(&me) {
         transition(Transition::Reject, &before)?;
         let router = eng.delivery.routed_by.get(&before.id).cloned();
@@ -368,38 +326,25 @@ pub(crate) fn reject(
             e.party = Some(agent_party(&me));
             e.reason = reason.clone();
         });
-        if let Some(d) = eng.delivery.declined.get_mut(&before.id) {
-            d.push(me.clone());
-        }
+        eng.delivery
+            .declined
+            .entry(before.id.clone())
+            .or_default()
+            .push(me.clone());
         eng.return_to_queue(slot, &before, now, "rejected");
         if let Some(router) = router {
-            let inv = Invite {
-                agent: me.clone(),
-                kind: InviteKind::Route,
-                requester: Some(router),
-                expires: (now, 0),
-            };
-            outcome_note(
-                eng,
-                &before.tenant,
-                &before.id,
-                &inv,
-                InviteOutcome::Rejected,
-                reason,
-            );
+            let (tenant, id, outcome) = (&before.tenant, &before.id, InviteOutcome::Rejected);
+            eng.outcome_note(tenant, router, id, &me, InviteKind::Route, outcome, reason);
         }
         return Ok(ServerMessage::ack(rid));
     }
-    let Some(pos) = pending_invite(eng, &before.id, &me) else {
-        if eng.delivery.declined.get(&before.id).is_some_and(Vec::is_empty) {
-            eng.delivery.declined.remove(&before.id);
-        }
-        return Err(no_invite(interaction_id));
-    };
+    let pos = pending_invite(eng, &before.id, &me).ok_or_else(|| no_invite(interaction_id))?;
     let inv = take_invite(eng, &before.id, pos);
-    if let Some(d) = eng.delivery.declined.get_mut(&before.id) {
-        d.push(me.clone());
-    }
+    eng.delivery
+        .declined
+        .entry(before.id.clone())
+        .or_default()
+        .push(me.clone());
     eng.release_load(
         &(before.tenant.clone(), me.clone()),
         &before.media_type,
@@ -409,14 +354,18 @@ pub(crate) fn reject(
         e.party = Some(agent_party(&me));
         e.reason = reason.clone();
     });
-    outcome_note(
-        eng,
-        &before.tenant,
-        &before.id,
-        &inv,
-        InviteOutcome::Rejected,
-        reason,
-    );
+    if let Some(requester) = inv.requester.clone() {
+        let (tenant, id) = (&before.tenant, &before.id);
+        eng.outcome_note(
+            tenant,
+            requester,
+            id,
+            &me,
+            inv.kind,
+            InviteOutcome::Rejected,
+            reason,
+        );
+    }
     Ok(ServerMessage::ack(rid))
 }
 
