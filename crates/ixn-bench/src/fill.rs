@@ -87,6 +87,11 @@ pub async fn fill(url: &str, backlogs: &[Backlog], user_data_bytes: usize) -> an
             commit(store.as_ref(), &batch).await?;
         }
     }
+    // The server opens the store next: everything in the tables, nothing left to replay.
+    store
+        .checkpoint()
+        .await
+        .context("writing preloaded interactions")?;
     Ok(started.elapsed().as_secs_f64())
 }
 

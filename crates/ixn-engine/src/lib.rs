@@ -61,6 +61,8 @@ impl ClientCtx {
 /// Rows and events to write in the next group commit.
 #[derive(Debug, Default)]
 pub struct Batch {
+    /// Numbers batches in the order they are taken (from 1); see [`Engine::release_after`].
+    pub number: u64,
     /// Current rows of every interaction changed since the last batch (stopped ones included).
     pub interactions: Vec<Interaction>,
     pub events: Vec<ReportingEvent>,
@@ -97,6 +99,15 @@ pub struct Engine {
     work_epoch: u64,
     /// The time of the request or tick being handled.
     now_hint: Timestamp,
+    /// The number the next [`Engine::take_batch`] gives its batch: changes made now belong to it.
+    open_batch: u64,
+    /// Set while a request's changes need not be durable before its answer (taking into
+    /// routing, offering to an agent).
+    volatile: bool,
+    /// The latest batch the request being handled depends on (while `volatile`).
+    depends_on: u64,
+    /// What [`Engine::release_after`] reports for the last request handled.
+    release: Option<u64>,
 }
 
 impl Engine {
@@ -126,6 +137,10 @@ impl Engine {
             touched_agents: Vec::new(),
             work_epoch: 0,
             now_hint: Timestamp::from_millis(0),
+            open_batch: 1,
+            volatile: false,
+            depends_on: 0,
+            release: None,
         }
     }
 
@@ -175,8 +190,12 @@ impl Engine {
         out: &mut Output,
     ) -> Result<ServerMessage, ProtocolError> {
         self.now_hint = now;
+        self.volatile = false;
+        self.depends_on = 0;
         let touched = handlers::interaction_of(&request).map(str::to_owned);
         let result = handlers::handle(self, client, reference_id, request, now, out);
+        self.release = (result.is_ok() && self.volatile).then_some(self.depends_on);
+        self.volatile = false;
         if result.is_ok()
             && client.kind == ClientKind::AgentDesktop
             && let Some(id) = touched.and_then(|t| InteractionId::parse(&t).ok())
@@ -303,15 +322,49 @@ impl Engine {
         }
     }
 
-    /// Takes everything changed since the last call, for one group commit.
+    /// When the answer and notifications of the last request handled may be released.
+    ///
+    /// `None`: after the batch being collected now is durable (the rule for every change a
+    /// client is told about). `Some(n)`: as soon as batch `n` is durable, because the request
+    /// only took interactions into routing or offered them to an agent. Those changes are
+    /// written with the next batch but not waited for: if the server stops first, the
+    /// interaction is found queued or routing at restart and goes back to its queue, where a
+    /// routed or offered interaction goes anyway when its router or agent is gone. `n` is the
+    /// last batch that changed the interactions involved, so nothing is released before what
+    /// it builds on is durable.
+    pub fn release_after(&self) -> Option<u64> {
+        self.release
+    }
+
+    /// Marks a live interaction changed. Unless the request is volatile, answers about it
+    /// wait for the batch being collected.
+    pub(crate) fn mark_dirty(&mut self, slot: live::Slot) {
+        let (open, volatile) = (self.open_batch, self.volatile);
+        if let Some(entry) = self.live.entry_mut(slot) {
+            if volatile {
+                self.depends_on = self.depends_on.max(entry.durable_batch);
+            } else {
+                entry.durable_batch = open;
+            }
+            self.dirty.push(entry.ix.id.clone());
+        }
+    }
+
+    /// Takes everything changed since the last call, for one group commit. Interactions whose
+    /// only changes since the last batch were volatile (see [`Engine::release_after`]) are
+    /// left out: their row in the store stays at its last durable state.
     pub fn take_batch(&mut self) -> Batch {
+        let number = self.open_batch;
+        self.open_batch += 1;
         let mut interactions = std::mem::take(&mut self.stopped_rows);
         let mut seen = std::collections::HashSet::new();
         for id in self.dirty.drain(..) {
-            if seen.insert(id.clone()) {
-                if let Some(ix) = self.live.get_by_id(&id) {
-                    interactions.push(ix.clone());
-                }
+            if seen.insert(id.clone())
+                && let Some(slot) = self.live.slot_of(&id)
+                && let Some(entry) = self.live.entry(slot)
+                && entry.durable_batch == number
+            {
+                interactions.push(entry.ix.clone());
             }
         }
         let mut meta = Vec::new();
@@ -320,6 +373,7 @@ impl Engine {
             meta.push(("id_clock".to_owned(), self.ids.clock().millis().to_string()));
         }
         Batch {
+            number,
             interactions,
             events: std::mem::take(&mut self.pending_events),
             meta,

@@ -32,6 +32,10 @@ pub(crate) struct Entry {
     /// The view it was pulled through while it is routed or handled (view limits).
     pub in_flight_view: Option<u16>,
     pub in_flight_counted: bool,
+    /// The batch holding its last change that answers must wait for (0: already durable).
+    /// Taking it into routing and offering it to an agent do not raise it (see
+    /// [`crate::Engine::release_after`]).
+    pub durable_batch: u64,
 }
 
 impl Entry {
@@ -82,6 +86,7 @@ impl LiveSet {
             scheduled: false,
             in_flight_view: None,
             in_flight_counted: false,
+            durable_batch: 0,
         };
         let slot = match self.free.pop() {
             Some(s) => {

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::startup::Shared;
-use crate::writer::{Dest, Job, WsOut};
+use crate::writer::{Dest, Job, WsOut, deliver};
 
 /// Most requests applied before the core looks at the writer again.
 const MAX_REQUESTS_PER_ROUND: usize = 4096;
@@ -85,6 +85,8 @@ pub(crate) struct Core {
     pub(crate) held: crate::held::HeldPulls,
     writer: mpsc::Sender<Job>,
     writer_busy: bool,
+    /// The last batch known durable (see `Engine::release_after`).
+    committed: u64,
 }
 
 pub(crate) fn now() -> Timestamp {
@@ -105,16 +107,20 @@ impl Core {
             held: Default::default(),
             writer,
             writer_busy: false,
+            committed: 0,
         }
     }
 
     /// Runs until every request sender is gone, then flushes and returns.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<CoreMsg>, mut done: mpsc::UnboundedReceiver<()>) {
+    pub async fn run(mut self, mut rx: mpsc::Receiver<CoreMsg>, mut done: mpsc::UnboundedReceiver<u64>) {
         let mut next_tick = Instant::now();
         loop {
             tokio::select! {
                 biased;
-                Some(()) = done.recv() => self.writer_busy = false,
+                Some(n) = done.recv() => {
+                    self.writer_busy = false;
+                    self.committed = n;
+                }
                 msg = rx.recv() => match msg {
                     Some(CoreMsg::Shutdown) | None => break,
                     Some(m) => self.on_msg(m),
@@ -147,10 +153,9 @@ impl Core {
         }
         // Shutdown: wait for the batch in flight, then commit what is left.
         while self.writer_busy {
-            if done.recv().await.is_none() {
-                break;
-            }
+            let Some(n) = done.recv().await else { break };
             self.writer_busy = false;
+            self.committed = n;
         }
         self.flush().await;
         while self.writer_busy && done.recv().await.is_some() {
@@ -191,6 +196,7 @@ impl Core {
             });
         }
         let job = Job {
+            number: batch.number,
             batch: WriteBatch {
                 interactions: batch.interactions,
                 events,
@@ -302,9 +308,13 @@ impl Core {
                 };
                 let mut out = Output::default();
                 let result = self.engine.handle(&ctx, rid, request, now(), &mut out);
-                self.route(out);
+                let after = self.engine.release_after();
+                self.route_after(out, after);
                 match result {
-                    Ok(m) => m,
+                    Ok(m) => {
+                        self.release(reply.into_dest(), WsOut::Message(m), after);
+                        return;
+                    }
                     Err(e) if e.code == ErrorCode::UnknownInteraction && history_id.is_some() => {
                         // Not live: it may be stopped and kept as history in the store.
                         let id = history_id.unwrap_or_default();
@@ -321,8 +331,22 @@ impl Core {
         self.releases.push((reply.into_dest(), WsOut::Message(answer)));
     }
 
-    /// Resolves notification targets to connections.
+    /// Sends a message now when the batch it waits for (`after`, see
+    /// `Engine::release_after`) is durable; otherwise with the batch being collected.
+    pub(crate) fn release(&mut self, dest: Dest, out: WsOut, after: Option<u64>) {
+        match after {
+            Some(n) if n <= self.committed => deliver(dest, out),
+            _ => self.releases.push((dest, out)),
+        }
+    }
+
+    /// Resolves notification targets to connections; released with the batch being collected.
     pub(crate) fn route(&mut self, out: Output) {
+        self.route_after(out, None);
+    }
+
+    /// Resolves notification targets to connections, released as [`Core::release`] says.
+    pub(crate) fn route_after(&mut self, out: Output, after: Option<u64>) {
         for (to, msg) in out.notifications {
             let matches = |s: &SessionEntry| -> bool {
                 match &to {
@@ -343,9 +367,14 @@ impl Core {
                     }
                 }
             };
-            for s in self.sessions.values().filter(|s| matches(s)) {
-                self.releases
-                    .push((Dest::Ws(s.tx.clone()), WsOut::Message(msg.clone())));
+            let targets: Vec<_> = self
+                .sessions
+                .values()
+                .filter(|s| matches(s))
+                .map(|s| s.tx.clone())
+                .collect();
+            for tx in targets {
+                self.release(Dest::Ws(tx), WsOut::Message(msg.clone()), after);
             }
         }
     }

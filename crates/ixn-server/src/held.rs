@@ -58,7 +58,8 @@ impl Core {
         let result = self
             .engine
             .handle(ctx, rid, Request::Pull(pull.clone()), now(), &mut out);
-        self.route(out);
+        let after = self.engine.release_after();
+        self.route_after(out, after);
         match result {
             Ok(m) if is_empty_pull(&m) => {
                 self.held.list.push(HeldPull {
@@ -71,7 +72,7 @@ impl Core {
                 None
             }
             Ok(m) => {
-                self.releases.push((reply.into_dest(), WsOut::Message(m)));
+                self.release(reply.into_dest(), WsOut::Message(m), after);
                 None
             }
             Err(e) => {
@@ -102,17 +103,18 @@ impl Core {
                 let result =
                     self.engine
                         .handle(&h.ctx, h.rid, Request::Pull(h.pull.clone()), now(), &mut out);
-                self.route(out);
+                let after = self.engine.release_after();
+                self.route_after(out, after);
                 match result {
                     Ok(m) if is_empty_pull(&m) => None,
-                    Ok(m) => Some(m),
-                    Err(e) => Some(ServerMessage::error(Some(h.rid), &e)),
+                    Ok(m) => Some((m, after)),
+                    Err(e) => Some((ServerMessage::error(Some(h.rid), &e), None)),
                 }
             } else {
                 None
             };
             match answer {
-                Some(m) => self.releases.push((h.reply.into_dest(), WsOut::Message(m))),
+                Some((m, after)) => self.release(h.reply.into_dest(), WsOut::Message(m), after),
                 None if h.deadline <= at => {
                     let empty = ServerMessage::EventPulledInteractions {
                         reference_id: h.rid,

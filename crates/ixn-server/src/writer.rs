@@ -39,33 +39,51 @@ pub(crate) enum Dest {
 /// One group commit and what waits for it.
 #[derive(Debug)]
 pub(crate) struct Job {
+    /// The engine's number for the batch; reported back once it is durable.
+    pub number: u64,
     pub batch: WriteBatch,
     pub releases: Vec<(Dest, WsOut)>,
 }
 
-pub(crate) async fn run(shared: Arc<Shared>, mut jobs: mpsc::Receiver<Job>, done: mpsc::UnboundedSender<()>) {
-    while let Some(mut job) = jobs.recv().await {
-        if !job.batch.is_empty() {
-            commit_until_durable(&shared, &job.batch).await;
-            // Durable now: the event loggers may deliver these events.
-            shared.reporting.feed(std::mem::take(&mut job.batch.events));
+/// Hands a released message to its connection or REST caller.
+pub(crate) fn deliver(dest: Dest, out: WsOut) {
+    match dest {
+        Dest::Ws(tx) => {
+            let _ = tx.send(out);
         }
-        let _ = done.send(());
-        for (dest, out) in job.releases {
-            match dest {
-                Dest::Ws(tx) => {
-                    let _ = tx.send(out);
-                }
-                Dest::Rest(tx) => {
-                    if let WsOut::Message(m) = out {
-                        let _ = tx.send(m);
-                    }
-                }
+        Dest::Rest(tx) => {
+            if let WsOut::Message(m) = out {
+                let _ = tx.send(m);
             }
         }
     }
 }
 
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    mut jobs: mpsc::Receiver<Job>,
+    done: mpsc::UnboundedSender<u64>,
+) {
+    while let Some(mut job) = jobs.recv().await {
+        if !job.batch.is_empty() {
+            commit_until_durable(&shared, &job.batch).await;
+        }
+        finish(&shared, &done, &mut job);
+    }
+}
+
+/// A durable job: the loggers may deliver its events, and its messages go out.
+fn finish(shared: &Shared, done: &mpsc::UnboundedSender<u64>, job: &mut Job) {
+    // Durable now: the event loggers may deliver these events.
+    shared.reporting.feed(std::mem::take(&mut job.batch.events));
+    // The batch's own messages first: the core releases later ones at once after `done`.
+    for (dest, out) in std::mem::take(&mut job.releases) {
+        deliver(dest, out);
+    }
+    let _ = done.send(job.number);
+}
+
+/// Commits, retrying until the store takes the batch (writes are idempotent).
 async fn commit_until_durable(shared: &Shared, batch: &WriteBatch) {
     let mut delay = Duration::from_millis(10);
     loop {

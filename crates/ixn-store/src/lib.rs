@@ -12,8 +12,10 @@
 //! Architecture invariant: this is the only crate that knows SQL. It knows nothing of the wire
 //! protocol, clients or the business process beyond the custom-property columns it is told about.
 
+mod commitlog;
 pub mod conformance;
 mod error;
+mod filelog;
 mod migrations;
 pub mod postgres;
 mod rows;
@@ -42,7 +44,7 @@ pub struct OutboxEvent {
 }
 
 /// Everything one group commit writes, in one transaction.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct WriteBatch {
     /// Full current rows of every interaction changed in the batch (insert or replace by id).
     /// Stopped interactions are written with state `stopped` and kept as history.
@@ -92,6 +94,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Commits one batch atomically and durably (synced) before returning.
     async fn commit(&self, batch: &WriteBatch) -> Result<(), StoreError>;
+
+    /// Makes everything committed visible in the tables at once (the SQLite store applies its
+    /// commit log in the background); a no-op for stores that write the tables directly. For
+    /// bulk loaders that hand the store to another process next.
+    async fn checkpoint(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Calls `sink` with every interaction that is not stopped, in `submit_seq` order
     /// (startup). Must be fast: a million rows in a few seconds.

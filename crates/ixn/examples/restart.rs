@@ -164,6 +164,7 @@ async fn fill(store: &dyn Store, count: u64) -> anyhow::Result<()> {
             .with_context(|| format!("committing rows {seq}..{end}"))?;
         seq = end;
     }
+    store.checkpoint().await.context("applying the last commits")?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "filled {} store: {count} interactions in {secs:.1} s ({:.0} rows/s)",

@@ -164,6 +164,8 @@ pub(crate) fn route(
             )
         })?;
     let router = client.holder_name();
+    // Offering to an agent is volatile (see Engine::release_after).
+    eng.volatile = true;
     // The virtual-queue reporting key of the chosen target, written in the same change.
     let mut added = r.added_properties.clone();
     added.set(TARGET_AGENT_KEY, ixn_model::Value::Str(agent.to_string()));

@@ -136,8 +136,8 @@ pub(crate) fn submit(
     eng.submit_seq_dirty = true;
     let slot = eng.live.insert(ix);
     eng.index_slot(slot, now);
+    eng.mark_dirty(slot);
     let ix = eng.ix(slot).clone();
-    eng.dirty.push(ix.id.clone());
     let actor = party_of(client);
     eng.emit(K::InteractionSubmitted, &ix, now, |e| {
         e.actor = Some(actor.clone());
@@ -489,6 +489,8 @@ pub(crate) fn pull(
     };
     let holder = client.holder_name();
     let actor = party_of(client);
+    // Taking into routing is volatile (see Engine::release_after); an agent's pull is not.
+    eng.volatile = t == Transition::PullByRouter;
     let mut pulled = Vec::with_capacity(by_view.len());
     for (slot, view) in by_view {
         let before = eng.ix(slot).clone();
@@ -506,8 +508,8 @@ pub(crate) fn pull(
                 ix.delivered_at.get_or_insert(now);
             }
             entry.in_flight_view = view;
-            eng.dirty.push(ix.id.clone());
         }
+        eng.mark_dirty(slot);
         eng.live.intern_slot(slot);
         eng.index_slot(slot, now);
         let kind = if before.workbin.is_some() {

@@ -146,8 +146,8 @@ impl Engine {
         self.unindex_slot(slot);
         if let Some(entry) = self.live.entry_mut(slot) {
             change(&mut entry.ix);
-            self.dirty.push(entry.ix.id.clone());
         }
+        self.mark_dirty(slot);
         self.live.intern_slot(slot);
         self.index_slot(slot, now);
     }

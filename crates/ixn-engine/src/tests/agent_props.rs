@@ -65,6 +65,8 @@ struct Run {
     conn: HashMap<&'static str, u64>,
     next_conn: u64,
     declined: HashMap<String, HashSet<String>>,
+    /// Rows as the store would hold them: every batch applied in order.
+    stored: HashMap<String, ixn_model::Interaction>,
 }
 
 impl Run {
@@ -80,9 +82,34 @@ impl Run {
         self.ids[pick as usize % self.ids.len()].clone()
     }
 
+    /// Applies the batch collected so far to `stored`.
+    fn commit(&mut self) {
+        for ix in self.f.eng.take_batch().interactions {
+            self.stored.insert(ix.id.to_string(), ix);
+        }
+    }
+
+    /// What the store holds is every live interaction as it is, except where the only changes
+    /// since its last write took it into routing or offered it (volatile, see
+    /// `Engine::release_after`): those are found at an earlier state after a crash.
+    fn check_stored(&mut self) {
+        self.commit();
+        for slot in self.f.eng.live.slots().collect::<Vec<_>>() {
+            let ix = self.f.eng.ix(slot);
+            let stored = self.stored.get(ix.id.as_str());
+            assert!(stored.is_some(), "{} is live but was never written", ix.id);
+            if !matches!(
+                ix.state,
+                ixn_model::InteractionState::Routing | ixn_model::InteractionState::Delivering
+            ) {
+                assert_eq!(stored, Some(ix), "the store is behind on {}", ix.id);
+            }
+        }
+    }
+
     /// Runs one request; a failure must change nothing.
     fn run(&mut self, client: &ClientCtx, request: Request) -> bool {
-        self.f.eng.take_batch();
+        self.commit();
         let before = self.f.eng.fingerprint();
         let agents_before = format!("{:?}", self.f.eng.agent_views(None));
         match self.f.req(client, request) {
@@ -266,6 +293,7 @@ impl Run {
         }
         self.observe();
         self.f.eng.check_invariants(self.f.now);
+        self.check_stored();
     }
 }
 
@@ -280,6 +308,7 @@ proptest! {
             conn: HashMap::new(),
             next_conn: 100,
             declined: HashMap::new(),
+            stored: HashMap::new(),
         };
         for (i, name) in AGENTS.iter().enumerate() {
             run.conn.insert(name, 200 + i as u64);

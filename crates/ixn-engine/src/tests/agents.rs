@@ -596,3 +596,71 @@ fn a_router_gone_returns_what_it_held_and_routes_name_the_agent() {
     assert_eq!(f.state(&a), Some(S::Delivering), "the offer to ann stands");
     f.eng.check_invariants(f.now);
 }
+
+/// Taking into routing and offering to an agent are released once what they build on is
+/// durable, without waiting for their own batch; every other change waits for its batch.
+/// Rows whose only change since the last batch was volatile are not written again.
+#[test]
+fn routing_and_offers_wait_only_for_what_they_build_on() {
+    let mut f = Fixture::agents();
+    f.ok(&desk(41, "ann"), login(&["chat"]));
+    assert_eq!(f.eng.release_after(), None, "a login waits for its batch");
+    let first = f.batch().number;
+
+    // Submitted and pulled in one batch: the pull answer waits for the submit's batch.
+    let a = f.submit_media("chat");
+    assert_eq!(f.eng.release_after(), None);
+    let pulled = pulled_ids(&f.ok(&router(), Request::Pull(Pull::for_strategy("main", 1, None))));
+    assert_eq!(pulled, std::slice::from_ref(&a));
+    assert_eq!(f.eng.release_after(), Some(first + 1));
+    let batch = f.batch();
+    assert_eq!(batch.number, first + 1);
+    assert_eq!(
+        batch.interactions.len(),
+        1,
+        "the submitted row is written (routing)"
+    );
+
+    // The route builds on that batch only, and its row is not written again.
+    f.ok(&router(), route(&a, RouteTarget::default()));
+    assert_eq!(f.eng.release_after(), Some(first + 1));
+    assert_eq!(f.invited().len(), 1);
+    let batch = f.batch();
+    assert!(
+        batch.interactions.is_empty(),
+        "volatile change written: {batch:?}"
+    );
+    assert!(!batch.events.is_empty(), "its reporting events are still written");
+
+    // The accept is durable: it waits for its own batch, which writes the whole row.
+    f.ok(&desk(41, "ann"), accept(&a));
+    assert_eq!(f.eng.release_after(), None);
+    let batch = f.batch();
+    assert_eq!(batch.interactions.len(), 1);
+    assert_eq!(batch.interactions[0].state, S::Handling);
+
+    // A change of properties before the route is waited for by the route's answer.
+    let b = f.routing("chat");
+    let open = f.batch().number + 1;
+    f.ok(
+        &router(),
+        Request::ChangeProperties(ixn_protocol::ChangeProperties {
+            interaction_id: b.clone(),
+            changed_properties: Default::default(),
+            added_properties: user_data(&[("Segment", "gold")]),
+            deleted_properties: vec![],
+        }),
+    );
+    assert_eq!(f.eng.release_after(), None);
+    f.ok(&router(), route(&b, RouteTarget::default()));
+    assert_eq!(f.eng.release_after(), Some(open));
+    let batch = f.batch();
+    assert_eq!(batch.number, open);
+    assert_eq!(batch.interactions.len(), 1, "the durable change writes the row");
+
+    // A failed route is released with the batch being collected.
+    let c = f.routing("chat");
+    let err = f.req(&router(), route(&c, RouteTarget::default()));
+    assert!(err.is_err(), "ann is full: {err:?}");
+    assert_eq!(f.eng.release_after(), None);
+}

@@ -1,0 +1,379 @@
+//! The SQLite store's commit log on disk: append-only segment files in a directory beside the
+//! database, one record per group commit, each made durable with one `write` and one
+//! `fdatasync`.
+//!
+//! ```text
+//! <database>-commits/00000000000000000001.log     segment named after its first record
+//! record := len:u32 crc:u32 n:u64 body:len bytes  (little-endian; crc32c over n and body)
+//! ```
+//!
+//! A crash can leave the last record of the last segment half written; opening cuts it off
+//! (it was never acknowledged: the commit returns only after the fsync). A damaged record
+//! anywhere else is reported, never skipped.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::StoreError;
+
+/// A segment is closed and a new one started beyond this size; closed segments are deleted
+/// once every record in them is applied.
+const SEGMENT_BYTES: u64 = 8 << 20;
+/// Bytes of a record before its body.
+const HEADER: usize = 16;
+/// Largest body accepted when reading (a length beyond it is damage, not data).
+const MAX_BODY: usize = 1 << 30;
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Other(format!("commit log: {what} {}: {e}", path.display()))
+}
+
+fn corrupt(path: &Path, what: String) -> StoreError {
+    StoreError::Corrupt(format!("commit log {}: {what}", path.display()))
+}
+
+/// Records read back: number and body, in order.
+pub(crate) type Records = Vec<(u64, Vec<u8>)>;
+
+/// The open log: appends go to the last segment.
+pub(crate) struct FileLog {
+    dir: PathBuf,
+    file: std::sync::Arc<File>,
+    size: u64,
+    /// Every segment, oldest first, with the number of its first record; the last is `file`.
+    segments: Vec<(u64, PathBuf)>,
+    next: u64,
+    buf: Vec<u8>,
+}
+
+impl FileLog {
+    /// Opens the log in `dir` (creating it), returning every record found, in order.
+    pub fn open(dir: &Path) -> Result<(FileLog, Records), StoreError> {
+        fs::create_dir_all(dir).map_err(|e| io("cannot create", dir, e))?;
+        let mut segments = Vec::new();
+        for entry in fs::read_dir(dir).map_err(|e| io("cannot list", dir, e))? {
+            let path = entry.map_err(|e| io("cannot list", dir, e))?.path();
+            let first = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".log"))
+                .and_then(|n| n.parse::<u64>().ok());
+            if let Some(first) = first {
+                segments.push((first, path));
+            }
+        }
+        segments.sort();
+        let mut records = Vec::new();
+        let last = segments.len().checked_sub(1);
+        for (i, (first, path)) in segments.iter().enumerate() {
+            read_segment(path, *first, Some(i) == last, &mut records)?;
+        }
+        let next = records
+            .last()
+            .map_or_else(|| segments.last().map_or(1, |(first, _)| *first), |(n, _)| n + 1);
+        let (file, size) = match segments.last() {
+            Some((_, path)) => {
+                let file = OpenOptions::new()
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| io("cannot open", path, e))?;
+                let size = file.metadata().map_err(|e| io("cannot read", path, e))?.len();
+                (file, size)
+            }
+            None => {
+                let (file, path) = create_segment(dir, next)?;
+                segments.push((next, path));
+                (file, 0)
+            }
+        };
+        let log = FileLog {
+            dir: dir.to_owned(),
+            file: std::sync::Arc::new(file),
+            size,
+            segments,
+            next,
+            buf: Vec::new(),
+        };
+        Ok((log, records))
+    }
+
+    /// The number the next record gets.
+    #[cfg(test)]
+    pub fn next(&self) -> u64 {
+        self.next
+    }
+
+    /// The number of the last record written (0 when none ever was).
+    pub fn last_written(&self) -> u64 {
+        self.next - 1
+    }
+
+    /// Continues in a new, empty segment whose first record is numbered at least `next`
+    /// (numbers never go back, even past an emptied log) and deletes every other segment:
+    /// for a log whose records are all applied.
+    pub fn start_fresh(&mut self, next: u64) -> Result<(), StoreError> {
+        self.next = self.next.max(next);
+        let reuse = self.size == 0 && self.segments.last().is_some_and(|(first, _)| *first == self.next);
+        if !reuse {
+            self.rotate()?;
+        }
+        let keep = self.segments.len() - 1;
+        for (_, path) in self.segments.drain(..keep) {
+            fs::remove_file(&path).map_err(|e| io("cannot delete", &path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Appends one record and waits until it is on disk; returns its number.
+    #[cfg(test)]
+    pub fn append(&mut self, body: &[u8]) -> Result<u64, StoreError> {
+        let n = self.write(body)?;
+        self.file
+            .sync_data()
+            .map_err(|e| io("cannot sync", &self.dir, e))?;
+        Ok(n)
+    }
+
+    /// The current segment, to sync outside the log's lock: a sync covers every record
+    /// written to it before the sync began (earlier segments are synced when closed).
+    pub fn segment(&self) -> std::sync::Arc<File> {
+        self.file.clone()
+    }
+
+    /// Appends one record without waiting for the disk; returns its number. It is durable
+    /// after a `sync_data` of [`FileLog::segment`] that began after this returned.
+    pub fn write(&mut self, body: &[u8]) -> Result<u64, StoreError> {
+        if self.size >= SEGMENT_BYTES {
+            self.rotate()?;
+        }
+        let n = self.next;
+        self.buf.clear();
+        let len = u32::try_from(body.len()).map_err(|_| {
+            StoreError::Other(format!(
+                "commit log: a batch of {} bytes is too large",
+                body.len()
+            ))
+        })?;
+        let mut crc = crc32c::crc32c(&n.to_le_bytes());
+        crc = crc32c::crc32c_append(crc, body);
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(&crc.to_le_bytes());
+        self.buf.extend_from_slice(&n.to_le_bytes());
+        self.buf.extend_from_slice(body);
+        let path = &self.segments.last().map(|(_, p)| p.clone()).unwrap_or_default();
+        (&*self.file)
+            .write_all(&self.buf)
+            .map_err(|e| io("cannot write", path, e))?;
+        self.size += self.buf.len() as u64;
+        self.next = n + 1;
+        Ok(n)
+    }
+
+    /// Deletes the segments whose records are all at or below `applied`.
+    pub fn forget_upto(&mut self, applied: u64) -> Result<(), StoreError> {
+        while self.segments.len() > 1 && self.segments[1].0 <= applied + 1 {
+            let (_, path) = self.segments.remove(0);
+            fs::remove_file(&path).map_err(|e| io("cannot delete", &path, e))?;
+        }
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> Result<(), StoreError> {
+        // Records written but not yet synced in the old segment are made durable now.
+        self.file
+            .sync_data()
+            .map_err(|e| io("cannot sync", &self.dir, e))?;
+        let (file, path) = create_segment(&self.dir, self.next)?;
+        self.file = std::sync::Arc::new(file);
+        self.size = 0;
+        self.segments.push((self.next, path));
+        Ok(())
+    }
+}
+
+/// Creates a segment file and makes its directory entry durable.
+fn create_segment(dir: &Path, first: u64) -> Result<(File, PathBuf), StoreError> {
+    let path = dir.join(format!("{first:020}.log"));
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| io("cannot create", &path, e))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io("cannot sync", dir, e))?;
+    Ok((file, path))
+}
+
+/// Reads every record of one segment. A torn record at the end of the last segment is cut
+/// off; any other damage is an error.
+fn read_segment(
+    path: &Path,
+    first: u64,
+    last: bool,
+    out: &mut Vec<(u64, Vec<u8>)>,
+) -> Result<(), StoreError> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| io("cannot read", path, e))?;
+    let mut at = 0;
+    let mut expect = out.last().map_or(first, |(n, _)| n + 1);
+    while at < bytes.len() {
+        match record_at(&bytes, at) {
+            Some((n, body, end)) if n == expect => {
+                out.push((n, body.to_vec()));
+                expect = n + 1;
+                at = end;
+            }
+            Some((n, _, _)) => {
+                return Err(corrupt(path, format!("record {n} where {expect} was expected")));
+            }
+            None if last => {
+                tracing::warn!(
+                    path = %path.display(),
+                    offset = at,
+                    "cutting off an unfinished commit-log record (never acknowledged)"
+                );
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| io("cannot open", path, e))?;
+                f.set_len(at as u64).map_err(|e| io("cannot truncate", path, e))?;
+                f.sync_all().map_err(|e| io("cannot sync", path, e))?;
+                return Ok(());
+            }
+            None => return Err(corrupt(path, format!("damaged record at offset {at}"))),
+        }
+    }
+    Ok(())
+}
+
+/// The record starting at `at`: its number, body and end, if it is whole and intact.
+fn record_at(bytes: &[u8], at: usize) -> Option<(u64, &[u8], usize)> {
+    let header = bytes.get(at..at + HEADER)?;
+    let len = u32::from_le_bytes(header[0..4].try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(header[4..8].try_into().ok()?);
+    let n = u64::from_le_bytes(header[8..16].try_into().ok()?);
+    if len > MAX_BODY {
+        return None;
+    }
+    let end = at + HEADER + len;
+    let body = bytes.get(at + HEADER..end)?;
+    let sum = crc32c::crc32c_append(crc32c::crc32c(&n.to_le_bytes()), body);
+    (sum == crc).then_some((n, body, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bodies(records: &[(u64, Vec<u8>)]) -> Vec<(u64, String)> {
+        records
+            .iter()
+            .map(|(n, b)| (*n, String::from_utf8_lossy(b).into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn records_come_back_in_order_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, found) = FileLog::open(dir.path()).unwrap();
+        assert!(found.is_empty());
+        assert_eq!(log.append(b"one").unwrap(), 1);
+        assert_eq!(log.append(b"two").unwrap(), 2);
+        drop(log);
+        let (mut log, found) = FileLog::open(dir.path()).unwrap();
+        assert_eq!(bodies(&found), [(1, "one".into()), (2, "two".into())]);
+        assert_eq!(log.append(b"three").unwrap(), 3);
+    }
+
+    #[test]
+    fn a_torn_last_record_is_cut_off_and_numbering_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = FileLog::open(dir.path()).unwrap();
+        log.append(b"kept").unwrap();
+        log.append(b"torn").unwrap();
+        drop(log);
+        let path = dir.path().join(format!("{:020}.log", 1));
+        let len = fs::metadata(&path).unwrap().len();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - 2)
+            .unwrap();
+        let (mut log, found) = FileLog::open(dir.path()).unwrap();
+        assert_eq!(bodies(&found), [(1, "kept".into())]);
+        assert_eq!(log.append(b"next").unwrap(), 2);
+        drop(log);
+        let (_, found) = FileLog::open(dir.path()).unwrap();
+        assert_eq!(bodies(&found), [(1, "kept".into()), (2, "next".into())]);
+    }
+
+    #[test]
+    fn damage_before_the_end_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = FileLog::open(dir.path()).unwrap();
+        log.append(b"first").unwrap();
+        log.rotate().unwrap();
+        log.append(b"second").unwrap();
+        drop(log);
+        let path = dir.path().join(format!("{:020}.log", 1));
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[HEADER] ^= 0xff;
+        fs::write(&path, bytes).unwrap();
+        let err = FileLog::open(dir.path())
+            .err()
+            .expect("damage detected")
+            .to_string();
+        assert!(err.contains("damaged record"), "{err}");
+    }
+
+    #[test]
+    fn applied_segments_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = FileLog::open(dir.path()).unwrap();
+        log.append(b"a").unwrap();
+        log.rotate().unwrap();
+        log.append(b"b").unwrap();
+        log.forget_upto(0).unwrap();
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "1 is not applied yet"
+        );
+        log.forget_upto(1).unwrap();
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "2 is in the open segment"
+        );
+        log.start_fresh(3).unwrap();
+        log.append(b"c").unwrap();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, [format!("{:020}.log", 3)]);
+        drop(log);
+        let (log, found) = FileLog::open(dir.path()).unwrap();
+        assert_eq!(bodies(&found), [(3, "c".into())]);
+        assert_eq!(log.next(), 4);
+    }
+
+    #[test]
+    fn a_fresh_start_past_the_records_keeps_numbering_consistent() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = FileLog::open(dir.path()).unwrap();
+        log.start_fresh(41).unwrap();
+        assert_eq!(log.append(b"x").unwrap(), 41);
+        log.start_fresh(41).unwrap();
+        assert_eq!(log.append(b"y").unwrap(), 42);
+        drop(log);
+        let (log, found) = FileLog::open(dir.path()).unwrap();
+        assert_eq!(bodies(&found), [(42, "y".into())]);
+        assert_eq!(log.next(), 43);
+    }
+}
