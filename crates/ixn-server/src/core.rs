@@ -334,10 +334,16 @@ impl Core {
     /// Sends a message now when the batch it waits for (`after`, see
     /// `Engine::release_after`) is durable; otherwise with the batch being collected.
     pub(crate) fn release(&mut self, dest: Dest, out: WsOut, after: Option<u64>) {
-        match after {
-            Some(n) if n <= self.committed => deliver(dest, out),
-            _ => self.releases.push((dest, out)),
+        if self.durable(after) {
+            deliver(dest, out);
+        } else {
+            self.releases.push((dest, out));
         }
+    }
+
+    /// Whether what a message waits for (see [`Core::release`]) is durable already.
+    fn durable(&self, after: Option<u64>) -> bool {
+        after.is_some_and(|n| n <= self.committed)
     }
 
     /// Resolves notification targets to connections; released with the batch being collected.
@@ -347,6 +353,7 @@ impl Core {
 
     /// Resolves notification targets to connections, released as [`Core::release`] says.
     pub(crate) fn route_after(&mut self, out: Output, after: Option<u64>) {
+        let now = self.durable(after);
         for (to, msg) in out.notifications {
             let matches = |s: &SessionEntry| -> bool {
                 match &to {
@@ -367,14 +374,13 @@ impl Core {
                     }
                 }
             };
-            let targets: Vec<_> = self
-                .sessions
-                .values()
-                .filter(|s| matches(s))
-                .map(|s| s.tx.clone())
-                .collect();
-            for tx in targets {
-                self.release(Dest::Ws(tx), WsOut::Message(msg.clone()), after);
+            for s in self.sessions.values().filter(|s| matches(s)) {
+                let (dest, out) = (Dest::Ws(s.tx.clone()), WsOut::Message(msg.clone()));
+                if now {
+                    deliver(dest, out);
+                } else {
+                    self.releases.push((dest, out));
+                }
             }
         }
     }

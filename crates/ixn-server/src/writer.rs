@@ -64,23 +64,18 @@ pub(crate) async fn run(
     mut jobs: mpsc::Receiver<Job>,
     done: mpsc::UnboundedSender<u64>,
 ) {
-    while let Some(mut job) = jobs.recv().await {
+    while let Some(job) = jobs.recv().await {
         if !job.batch.is_empty() {
             commit_until_durable(&shared, &job.batch).await;
         }
-        finish(&shared, &done, &mut job);
+        // Durable now: the event loggers may deliver these events.
+        shared.reporting.feed(job.batch.events);
+        // The batch's own messages first: the core releases later ones at once after `done`.
+        for (dest, out) in job.releases {
+            deliver(dest, out);
+        }
+        let _ = done.send(job.number);
     }
-}
-
-/// A durable job: the loggers may deliver its events, and its messages go out.
-fn finish(shared: &Shared, done: &mpsc::UnboundedSender<u64>, job: &mut Job) {
-    // Durable now: the event loggers may deliver these events.
-    shared.reporting.feed(std::mem::take(&mut job.batch.events));
-    // The batch's own messages first: the core releases later ones at once after `done`.
-    for (dest, out) in std::mem::take(&mut job.releases) {
-        deliver(dest, out);
-    }
-    let _ = done.send(job.number);
 }
 
 /// Commits, retrying until the store takes the batch (writes are idempotent).

@@ -228,55 +228,19 @@ impl RowRead for Row<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ixn_model::{InteractionState, Name, UserData, Value};
-
-    fn sample(id: &str) -> Interaction {
-        let mut ud = UserData::new();
-        ud.set("Subject", Value::Str("hello".into()));
-        ud.set("Count", Value::Int(-3));
-        Interaction {
-            id: InteractionId::parse(id).unwrap(),
-            tenant: Name::new("default"),
-            media_type: Name::new("chat"),
-            interaction_type: Some(Name::new("Inbound")),
-            subtype: None,
-            queue: Some(Name::new("inbound")),
-            workbin: None,
-            state: InteractionState::Handling,
-            is_online: true,
-            is_locked: false,
-            is_held: true,
-            parent_id: None,
-            external_id: Some("ext-1".into()),
-            priority: -7,
-            service_objective: Some(60),
-            submitted_by: Name::new("chat-server"),
-            assigned_to: Some(Name::new("ann")),
-            submit_seq: 42,
-            received_at: None,
-            submitted_at: Timestamp::from_millis(1_700_000_000_000),
-            placed_in_queue_at: Some(Timestamp::from_millis(1_700_000_000_001)),
-            moved_to_queue_at: None,
-            delivered_at: Some(Timestamp::from_millis(1_700_000_000_500)),
-            assigned_at: None,
-            held_at: None,
-            scheduled_at: None,
-            completed_at: None,
-            abandoned_at: None,
-            user_data: ud,
-        }
-    }
+    use crate::conformance::{full, minimal};
 
     #[test]
     fn a_batch_reads_back_as_written() {
         let batch = WriteBatch {
-            interactions: vec![sample("0V70MWDg01999999"), sample("0V70MWDg01999998")],
+            // Every column set, and most of them NULL.
+            interactions: vec![full("t1", "cl-full", 1), minimal("t1", "cl-minimal", 2)],
             events: vec![
                 OutboxEvent {
                     seq: 7,
                     time: Timestamp::from_millis(5),
                     name: "EventPlacedInQueue".into(),
-                    interaction_id: Some(InteractionId::parse("0V70MWDg01999999").unwrap()),
+                    interaction_id: Some(InteractionId::parse("cl-full").unwrap()),
                     payload: r#"{"v":1,"ü":"x"}"#.into(),
                 },
                 OutboxEvent {
@@ -297,7 +261,7 @@ mod tests {
     #[test]
     fn damaged_entries_are_refused() {
         let batch = WriteBatch {
-            interactions: vec![sample("0V70MWDg01999999")],
+            interactions: vec![full("t1", "cl-full", 1)],
             events: vec![],
             meta: vec![],
         };

@@ -39,12 +39,14 @@ pub(crate) type Records = Vec<(u64, Vec<u8>)>;
 /// The open log: appends go to the last segment.
 pub(crate) struct FileLog {
     dir: PathBuf,
-    file: std::sync::Arc<File>,
+    file: File,
     size: u64,
     /// Every segment, oldest first, with the number of its first record; the last is `file`.
     segments: Vec<(u64, PathBuf)>,
     next: u64,
     buf: Vec<u8>,
+    /// Set by a failed append (see [`FileLog::append`]).
+    broken: bool,
 }
 
 impl FileLog {
@@ -89,11 +91,12 @@ impl FileLog {
         };
         let log = FileLog {
             dir: dir.to_owned(),
-            file: std::sync::Arc::new(file),
+            file,
             size,
             segments,
             next,
             buf: Vec::new(),
+            broken: false,
         };
         Ok((log, records))
     }
@@ -102,11 +105,6 @@ impl FileLog {
     #[cfg(test)]
     pub fn next(&self) -> u64 {
         self.next
-    }
-
-    /// The number of the last record written (0 when none ever was).
-    pub fn last_written(&self) -> u64 {
-        self.next - 1
     }
 
     /// Continues in a new, empty segment whose first record is numbered at least `next`
@@ -125,46 +123,45 @@ impl FileLog {
         Ok(())
     }
 
-    /// Appends one record and waits until it is on disk; returns its number.
-    #[cfg(test)]
+    /// Appends one record and waits until it is on disk; returns its number. After a failed
+    /// write or sync every later append is refused: the segment may hold a torn record that
+    /// would hide the records after it, and after a failed fsync the kernel may have dropped
+    /// the data it could not write. Reopening (a restart) cuts the torn tail off.
     pub fn append(&mut self, body: &[u8]) -> Result<u64, StoreError> {
-        let n = self.write(body)?;
-        self.file
-            .sync_data()
-            .map_err(|e| io("cannot sync", &self.dir, e))?;
-        Ok(n)
-    }
-
-    /// The current segment, to sync outside the log's lock: a sync covers every record
-    /// written to it before the sync began (earlier segments are synced when closed).
-    pub fn segment(&self) -> std::sync::Arc<File> {
-        self.file.clone()
-    }
-
-    /// Appends one record without waiting for the disk; returns its number. It is durable
-    /// after a `sync_data` of [`FileLog::segment`] that began after this returned.
-    pub fn write(&mut self, body: &[u8]) -> Result<u64, StoreError> {
+        if self.broken {
+            return Err(StoreError::Other(format!(
+                "commit log {}: an earlier write or fsync failed; restart the server \
+                 (acknowledged work is safe)",
+                self.dir.display()
+            )));
+        }
         if self.size >= SEGMENT_BYTES {
             self.rotate()?;
         }
         let n = self.next;
-        self.buf.clear();
         let len = u32::try_from(body.len()).map_err(|_| {
             StoreError::Other(format!(
                 "commit log: a batch of {} bytes is too large",
                 body.len()
             ))
         })?;
-        let mut crc = crc32c::crc32c(&n.to_le_bytes());
-        crc = crc32c::crc32c_append(crc, body);
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&n.to_le_bytes()), body);
+        self.buf.clear();
         self.buf.extend_from_slice(&len.to_le_bytes());
         self.buf.extend_from_slice(&crc.to_le_bytes());
         self.buf.extend_from_slice(&n.to_le_bytes());
         self.buf.extend_from_slice(body);
-        let path = &self.segments.last().map(|(_, p)| p.clone()).unwrap_or_default();
-        (&*self.file)
+        if let Err(e) = (&self.file)
             .write_all(&self.buf)
-            .map_err(|e| io("cannot write", path, e))?;
+            .and_then(|()| self.file.sync_data())
+        {
+            self.broken = true;
+            let path = self
+                .segments
+                .last()
+                .map_or(self.dir.as_path(), |(_, p)| p.as_path());
+            return Err(io("cannot append to", path, e));
+        }
         self.size += self.buf.len() as u64;
         self.next = n + 1;
         Ok(n)
@@ -180,12 +177,8 @@ impl FileLog {
     }
 
     fn rotate(&mut self) -> Result<(), StoreError> {
-        // Records written but not yet synced in the old segment are made durable now.
-        self.file
-            .sync_data()
-            .map_err(|e| io("cannot sync", &self.dir, e))?;
         let (file, path) = create_segment(&self.dir, self.next)?;
-        self.file = std::sync::Arc::new(file);
+        self.file = file;
         self.size = 0;
         self.segments.push((self.next, path));
         Ok(())

@@ -3,26 +3,16 @@
 //! applying the commit log) and a few read connections (WAL lets readers run beside the
 //! writer); every call runs on Tokio's blocking pool, never on an async worker thread.
 //!
-//! Group commits go to a commit log first ([`crate::filelog`]: append-only segment files in
-//! `<file>-commits/`), one record per batch in a compact binary form ([`crate::commitlog`]). A
-//! commit is one write and one fsync there, whatever the batch touches; updating the
-//! `interactions` table and its indexes in place wrote about forty pages per batch and took
-//! four times as long. A background thread applies the log to the tables in
-//! larger transactions (every [`APPLY_INTERVAL`], or sooner when much is waiting), where an
-//! interaction changed by many batches is written once, and records how far it got
-//! (`commit_log_applied` in `meta`, in the same transaction). Every other operation of the
-//! store applies what is waiting first, so reads always see every acknowledged commit. At open,
-//! entries past `commit_log_applied` are applied before anything else: after `kill -9`
-//! nothing acknowledged is missing from the tables.
+//! Commits go to the commit log and reach the tables in the background ([`apply`]).
+//!
 //!
 //! It does not cache rows: the server keeps live interactions in memory and this file is their
 //! durable copy. An in-memory database (`:memory:`) is not supported, because the readers
 //! would each see a database of their own.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -30,7 +20,7 @@ use ixn_model::{CustomProperty, CustomType, Interaction, InteractionId, Scalar, 
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Statement, TransactionBehavior};
 
-use crate::commitlog;
+use self::apply::{Pending, applier, recover};
 use crate::filelog::FileLog;
 use crate::migrations::{self, Migration};
 use crate::rows::{self, COLUMNS, CustomValue, RowRead};
@@ -50,16 +40,6 @@ const OUTBOX_INSERT: &str = "INSERT OR IGNORE INTO outbox (seq, event_time, name
      VALUES (?1, ?2, ?3, ?4, ?5)";
 const META_UPSERT: &str =
     "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
-/// How often the commit log is applied to the tables when little is waiting.
-const APPLY_INTERVAL: Duration = Duration::from_millis(50);
-/// Rows and events waiting in the commit log that wake the applier at once.
-const APPLY_SOON: usize = 4096;
-/// Rows and events waiting beyond which a commit applies the log itself before returning (so
-/// a slow disk slows commits down instead of growing memory without bound).
-const APPLY_NOW: usize = 65_536;
-/// How far the tables have caught up with the commit log.
-const APPLIED_KEY: &str = "commit_log_applied";
-
 /// `last_event_seq` only ever grows, even if an older batch is committed again.
 const LAST_SEQ_UPSERT: &str = "INSERT INTO meta (key, value) VALUES ('last_event_seq', ?1) \
      ON CONFLICT (key) DO UPDATE SET value = excluded.value \
@@ -83,24 +63,10 @@ struct Inner {
     wake: Condvar,
     /// The last log entry known to be in the tables (the next commit deletes up to it).
     applied: AtomicU64,
-    /// The last log entry known to be on disk.
-    synced: AtomicU64,
-    /// Set when syncing the log failed: after a failed fsync the kernel may have dropped the
-    /// data it could not write, so no later sync can be trusted; commits fail until restart.
-    sync_failed: std::sync::atomic::AtomicBool,
     /// Read-only connections for get, find, load and status queries.
     readers: Vec<Mutex<Connection>>,
     /// Round-robin start for picking a reader when all are busy.
     next_reader: AtomicUsize,
-}
-
-#[derive(Default)]
-struct Pending {
-    batches: Vec<(u64, WriteBatch)>,
-    /// Interactions and events in `batches`.
-    size: usize,
-    /// The last entry appended (it may be taken out of `batches` and still being applied).
-    last: u64,
 }
 
 struct Writer {
@@ -227,234 +193,6 @@ fn upsert(stmt: &mut Statement<'_>, it: &Interaction, custom: &[CustomProperty])
     }
     stmt.raw_execute()?;
     Ok(())
-}
-
-/// Writes commit-log entries to the tables in one transaction, skipping those already there:
-/// the latest row of each interaction, every event, every meta value in order, and how far the
-/// log is applied.
-fn write_batches(w: &mut Writer, batches: &[(u64, WriteBatch)]) -> Result<(), StoreError> {
-    let tx = w.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let applied: u64 = tx
-        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
-        .query_row([APPLIED_KEY], |r| r.get::<_, String>(0))
-        .optional()?
-        .map_or(Ok(0), |v| {
-            v.parse()
-                .map_err(|_| StoreError::Corrupt(format!("{APPLIED_KEY} is {v:?}")))
-        })?;
-    let todo: Vec<&WriteBatch> = batches
-        .iter()
-        .filter(|(n, _)| *n > applied)
-        .map(|(_, b)| b)
-        .collect();
-    let Some(last) = batches.last().map(|(n, _)| *n).filter(|n| *n > applied) else {
-        return Ok(());
-    };
-    {
-        // Newest first: an interaction changed by several batches is written once, as it is now.
-        let mut seen = HashSet::new();
-        let mut stmt = tx.prepare_cached(&w.upsert_sql)?;
-        for it in todo.iter().rev().flat_map(|b| b.interactions.iter().rev()) {
-            if seen.insert(it.id.as_str()) {
-                upsert(&mut stmt, it, &w.custom)?;
-            }
-        }
-        let mut stmt = tx.prepare_cached(OUTBOX_INSERT)?;
-        for e in todo.iter().flat_map(|b| b.events.iter()) {
-            stmt.execute(rusqlite::params![
-                rows::sql_u64(e.seq),
-                e.time.millis(),
-                e.name,
-                e.interaction_id.as_ref().map(InteractionId::as_str),
-                e.payload
-            ])?;
-        }
-        if let Some(max) = todo.iter().flat_map(|b| b.events.iter()).map(|e| e.seq).max() {
-            tx.prepare_cached(LAST_SEQ_UPSERT)?.execute([max.to_string()])?;
-        }
-        let mut stmt = tx.prepare_cached(META_UPSERT)?;
-        for (k, v) in todo.iter().flat_map(|b| b.meta.iter()) {
-            stmt.execute([k, v])?;
-        }
-        stmt.execute([APPLIED_KEY, &last.to_string()])?;
-    }
-    tx.commit()?;
-    Ok(())
-}
-
-/// How far the tables hold the commit log.
-fn applied_in_tables(w: &Writer) -> Result<u64, StoreError> {
-    let value: Option<String> = w
-        .conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [APPLIED_KEY], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    value.map_or(Ok(0), |v| {
-        v.parse()
-            .map_err(|_| StoreError::Corrupt(format!("{APPLIED_KEY} is {v:?}")))
-    })
-}
-
-/// The commit log's directory: `<database file>-commits`.
-fn log_dir(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push("-commits");
-    PathBuf::from(name)
-}
-
-/// Opens the commit log, applies every record the tables do not have yet, and starts it
-/// afresh.
-fn recover(path: &Path, w: &mut Writer) -> Result<(FileLog, u64), StoreError> {
-    let (mut log, records) = FileLog::open(&log_dir(path))?;
-    let entries = records
-        .into_iter()
-        .map(|(n, body)| Ok((n, commitlog::decode(&body)?)))
-        .collect::<Result<Vec<(u64, WriteBatch)>, StoreError>>()?;
-    let applied = applied_in_tables(w)?;
-    if let Some((first, _)) = entries.first()
-        && *first > applied + 1
-    {
-        // Entries after the tables' state were deleted: this log belongs to a later copy of
-        // the database (e.g. a backup restored beside a newer log).
-        return Err(StoreError::Corrupt(format!(
-            "commit log {} starts at entry {first} but the database holds entries up to {applied} only",
-            log_dir(path).display()
-        )));
-    }
-    if !entries.is_empty() {
-        tracing::info!(entries = entries.len(), "applying the commit log");
-    }
-    write_batches(w, &entries)?;
-    let applied = applied_in_tables(w)?;
-    let last = entries.last().map_or(0, |(n, _)| *n).max(applied);
-    log.start_fresh(last + 1)?;
-    Ok((log, last))
-}
-
-impl Inner {
-    /// Appends one batch to the commit log; durable once [`Inner::sync`] of its number returns.
-    fn append(&self, batch: WriteBatch) -> Result<u64, StoreError> {
-        if self.sync_failed.load(Ordering::Acquire) {
-            return Err(StoreError::Other(
-                "commit log: an earlier fsync failed; restart the server (acknowledged work is safe)".into(),
-            ));
-        }
-        let mut body = Vec::with_capacity(512 * (batch.interactions.len() + batch.events.len()) + 64);
-        commitlog::encode(&batch, &mut body);
-        let size = batch.interactions.len() + batch.events.len();
-        let (n, waiting) = {
-            let mut log = lock(&self.log);
-            log.forget_upto(self.applied.load(Ordering::Acquire))?;
-            let n = log.write(&body)?;
-            // Still under the log's lock, so `pending` stays in log order.
-            let mut p = lock(&self.pending);
-            p.batches.push((n, batch));
-            p.size += size;
-            p.last = n;
-            (n, p.size)
-        };
-        if waiting >= APPLY_NOW {
-            self.apply_pending()?;
-        } else if waiting >= APPLY_SOON {
-            self.wake.notify_one();
-        }
-        Ok(n)
-    }
-
-    /// Waits until log entry `n` is on disk (one fsync covers every entry written before it).
-    fn sync(&self, n: u64) -> Result<(), StoreError> {
-        if self.synced.load(Ordering::Acquire) >= n {
-            return Ok(());
-        }
-        let (segment, written) = {
-            let log = lock(&self.log);
-            (log.segment(), log.last_written())
-        };
-        if let Err(e) = segment.sync_data() {
-            self.sync_failed.store(true, Ordering::Release);
-            return Err(StoreError::Other(format!("commit log: fsync failed: {e}")));
-        }
-        self.synced.fetch_max(written, Ordering::AcqRel);
-        Ok(())
-    }
-
-    /// Writes every batch waiting in the commit log to the tables.
-    fn apply_pending(&self) -> Result<(), StoreError> {
-        let mut w = lock(&self.writer);
-        let (batches, size) = {
-            let mut p = lock(&self.pending);
-            (std::mem::take(&mut p.batches), std::mem::take(&mut p.size))
-        };
-        let Some(last) = batches.last().map(|(n, _)| *n) else {
-            return Ok(());
-        };
-        match write_batches(&mut w, &batches) {
-            Ok(()) => {
-                self.applied.fetch_max(last, Ordering::AcqRel);
-                Ok(())
-            }
-            Err(e) => {
-                // Back in front, for the next attempt; the log still holds them.
-                let mut p = lock(&self.pending);
-                let newer = std::mem::replace(&mut p.batches, batches);
-                p.batches.extend(newer);
-                p.size += size;
-                Err(e)
-            }
-        }
-    }
-
-    /// Makes every appended entry visible in the tables (before every read and write): applies
-    /// what waits, or waits for the applier that is writing it.
-    fn catch_up(&self) -> Result<(), StoreError> {
-        let last = lock(&self.pending).last;
-        if self.applied.load(Ordering::Acquire) >= last {
-            return Ok(());
-        }
-        self.apply_pending()
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Err(e) = self.apply_pending() {
-            tracing::warn!(error = %e, "applying the commit log at close failed; it is applied at the next open");
-        }
-    }
-}
-
-/// The applier thread: applies the commit log every [`APPLY_INTERVAL`], or when woken.
-fn applier(store: Weak<Inner>) {
-    let mut failing = false;
-    loop {
-        let Some(inner) = store.upgrade() else { return };
-        {
-            let p = lock(&inner.pending);
-            if p.size < APPLY_SOON {
-                let wait = if failing {
-                    APPLY_INTERVAL * 20
-                } else {
-                    APPLY_INTERVAL
-                };
-                drop(
-                    inner
-                        .wake
-                        .wait_timeout(p, wait)
-                        .unwrap_or_else(PoisonError::into_inner),
-                );
-            }
-        }
-        match inner.apply_pending() {
-            Ok(()) => failing = false,
-            Err(e) => {
-                if !failing {
-                    tracing::warn!(error = %e, "applying the commit log failed; retrying (commits are safe in the log)");
-                }
-                failing = true;
-            }
-        }
-    }
 }
 
 /// Adds missing custom columns, their indexes, and fills the new columns of existing rows.
@@ -627,8 +365,6 @@ impl SqliteStore {
                 pending: Mutex::new(Pending::default()),
                 wake: Condvar::new(),
                 applied: AtomicU64::new(applied),
-                synced: AtomicU64::new(applied),
-                sync_failed: std::sync::atomic::AtomicBool::new(false),
                 readers,
                 next_reader: AtomicUsize::new(0),
             });
@@ -779,11 +515,7 @@ impl Store for SqliteStore {
         // The blocking pool needs owned data; a clone costs far less than the fsync that follows.
         let batch = batch.clone();
         let inner = self.inner.clone();
-        blocking(move || {
-            let n = inner.append(batch)?;
-            inner.sync(n)
-        })
-        .await
+        blocking(move || inner.commit(batch)).await
     }
 
     async fn checkpoint(&self) -> Result<(), StoreError> {
@@ -939,140 +671,6 @@ impl Store for SqliteStore {
     }
 }
 
+mod apply;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::conformance::full;
-    use ixn_model::InteractionState;
-
-    fn event(seq: u64, id: &Interaction) -> OutboxEvent {
-        OutboxEvent {
-            seq,
-            time: Timestamp::from_millis(1_000 + seq as i64),
-            name: "EventPlacedInQueue".into(),
-            interaction_id: Some(id.id.clone()),
-            payload: format!(r#"{{"seq":{seq}}}"#),
-        }
-    }
-
-    /// Appends an entry to the commit log as a crashed server would have left it.
-    fn leave_in_log(path: &Path, batch: &WriteBatch) -> u64 {
-        let (mut log, _) = FileLog::open(&log_dir(path)).unwrap();
-        let mut body = Vec::new();
-        commitlog::encode(batch, &mut body);
-        log.append(&body).unwrap()
-    }
-
-    fn log_records(path: &Path) -> usize {
-        FileLog::open(&log_dir(path)).unwrap().1.len()
-    }
-
-    /// Entries left in the log (acknowledged, not yet applied when the process died) are in the
-    /// tables as soon as the store opens again, and an entry already applied is never applied a
-    /// second time (it would bring an older row back).
-    #[tokio::test]
-    async fn entries_left_in_the_log_are_applied_once_at_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ixn.db");
-        drop(SqliteStore::open(&path).await.unwrap());
-
-        let mut ix = full("default", "0V70MWDg01000001", 1);
-        ix.state = InteractionState::Queued;
-        let first = WriteBatch {
-            interactions: vec![ix.clone()],
-            events: vec![event(1, &ix)],
-            meta: vec![("next_submit_seq".into(), "2".into())],
-        };
-        ix.state = InteractionState::Handling;
-        let second = WriteBatch {
-            interactions: vec![ix.clone()],
-            events: vec![event(2, &ix)],
-            meta: vec![("next_submit_seq".into(), "3".into())],
-        };
-        assert_eq!(leave_in_log(&path, &first), 1);
-        assert_eq!(leave_in_log(&path, &second), 2);
-        let first_segment = log_dir(&path).join(format!("{:020}.log", 1));
-        let kept = std::fs::read(&first_segment).unwrap();
-
-        let store = SqliteStore::open(&path).await.unwrap();
-        let got = store
-            .get("default", &ix.id)
-            .await
-            .unwrap()
-            .expect("applied at open");
-        assert_eq!(got, ix);
-        assert_eq!(store.outbox_read(0, 10).await.unwrap().len(), 2);
-        assert_eq!(store.last_event_seq().await.unwrap(), 2);
-        assert_eq!(
-            store.meta_get("next_submit_seq").await.unwrap().as_deref(),
-            Some("3")
-        );
-        assert_eq!(log_records(&path), 0, "applied entries leave the log");
-
-        // A commit after that continues the numbering; then the old entries reappear in the log
-        // (as if their deletion had been lost): they are older than what the tables hold, so
-        // nothing goes back.
-        ix.state = InteractionState::Stopped;
-        store
-            .commit(&WriteBatch {
-                interactions: vec![ix.clone()],
-                events: vec![event(3, &ix)],
-                meta: vec![],
-            })
-            .await
-            .unwrap();
-        drop(store);
-        // The applier thread may still hold the store for a moment; wait until it closed.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let reopened = loop {
-            let s = SqliteStore::open(&path).await.unwrap();
-            if s.get("default", &ix.id).await.unwrap().map(|i| i.state) == Some(InteractionState::Stopped) {
-                break s;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the stop never reached the tables"
-            );
-            drop(s);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        drop(reopened);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        std::fs::write(&first_segment, kept).unwrap();
-        assert_eq!(log_records(&path), 2);
-        let store = SqliteStore::open(&path).await.unwrap();
-        let got = store.get("default", &ix.id).await.unwrap().unwrap();
-        assert_eq!(got.state, InteractionState::Stopped, "an applied entry came back");
-        assert_eq!(store.outbox_read(0, 10).await.unwrap().len(), 3);
-    }
-
-    /// A damaged entry stops the store from opening with a clear error, rather than starting
-    /// without acknowledged work.
-    #[tokio::test]
-    async fn a_damaged_log_entry_is_an_error_at_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ixn.db");
-        drop(SqliteStore::open(&path).await.unwrap());
-        let (mut log, _) = FileLog::open(&log_dir(&path)).unwrap();
-        log.append(&[1, 2]).unwrap();
-        drop(log);
-        let err = SqliteStore::open(&path).await.unwrap_err().to_string();
-        assert!(err.contains("commit log"), "{err}");
-    }
-
-    /// A log that starts after where the tables end (entries in between are gone) is refused.
-    #[tokio::test]
-    async fn a_log_with_a_gap_is_an_error_at_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ixn.db");
-        drop(SqliteStore::open(&path).await.unwrap());
-        let (mut log, _) = FileLog::open(&log_dir(&path)).unwrap();
-        log.start_fresh(5).unwrap();
-        let mut body = Vec::new();
-        commitlog::encode(&WriteBatch::default(), &mut body);
-        log.append(&body).unwrap();
-        drop(log);
-        let err = SqliteStore::open(&path).await.unwrap_err().to_string();
-        assert!(err.contains("starts at entry 5"), "{err}");
-    }
-}
+mod tests;
