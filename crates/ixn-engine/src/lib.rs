@@ -400,10 +400,10 @@ impl RecentIds {
     fn insert(&mut self, id: InteractionId) {
         if self.set.insert(id.clone()) {
             self.order.push_back(id);
-            if self.order.len() > Self::CAPACITY {
-                if let Some(old) = self.order.pop_front() {
-                    self.set.remove(&old);
-                }
+            if self.order.len() > Self::CAPACITY
+                && let Some(old) = self.order.pop_front()
+            {
+                self.set.remove(&old);
             }
         }
     }

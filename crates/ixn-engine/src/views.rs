@@ -152,12 +152,12 @@ impl ViewIndexes {
     pub fn unindex(&mut self, process: &ProcessIndex, live: &mut LiveSet, slot: Slot) {
         let Some(entry) = live.entry_mut(slot) else { return };
         let ix = &entry.ix;
-        if let (Some(c), Some(q)) = (entry.counted.take(), &ix.queue) {
-            if let Some(counts) = self.queue_counts.get_mut(&(ix.tenant.clone(), q.clone())) {
-                match c {
-                    Counted::Waiting => counts.waiting = counts.waiting.saturating_sub(1),
-                    Counted::InProgress => counts.in_progress = counts.in_progress.saturating_sub(1),
-                }
+        if let (Some(c), Some(q)) = (entry.counted.take(), &ix.queue)
+            && let Some(counts) = self.queue_counts.get_mut(&(ix.tenant.clone(), q.clone()))
+        {
+            match c {
+                Counted::Waiting => counts.waiting = counts.waiting.saturating_sub(1),
+                Counted::InProgress => counts.in_progress = counts.in_progress.saturating_sub(1),
             }
         }
         if entry.in_flight_counted {
@@ -166,22 +166,22 @@ impl ViewIndexes {
             }
             entry.in_flight_counted = false;
         }
-        if std::mem::take(&mut entry.in_workbin) {
-            if let Some(w) = &ix.workbin {
-                let key = (ix.tenant.clone(), w.name.clone(), w.owner.clone());
-                if let Some(set) = self.workbins.get_mut(&key) {
-                    let placed = ix.placed_in_queue_at.unwrap_or(ix.submitted_at);
-                    set.remove(&(placed, ix.submit_seq, slot));
-                    if set.is_empty() {
-                        self.workbins.remove(&key);
-                    }
+        if std::mem::take(&mut entry.in_workbin)
+            && let Some(w) = &ix.workbin
+        {
+            let key = (ix.tenant.clone(), w.name.clone(), w.owner.clone());
+            if let Some(set) = self.workbins.get_mut(&key) {
+                let placed = ix.placed_in_queue_at.unwrap_or(ix.submitted_at);
+                set.remove(&(placed, ix.submit_seq, slot));
+                if set.is_empty() {
+                    self.workbins.remove(&key);
                 }
             }
         }
-        if std::mem::take(&mut entry.scheduled) {
-            if let Some(at) = ix.scheduled_at {
-                self.scheduled.remove(&(at, slot));
-            }
+        if std::mem::take(&mut entry.scheduled)
+            && let Some(at) = ix.scheduled_at
+        {
+            self.scheduled.remove(&(at, slot));
         }
         // The key is recomputed: it depends only on the interaction (unchanged since it was
         // indexed) and the fixed reference time, so it equals the key inserted.

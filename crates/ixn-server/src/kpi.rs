@@ -45,28 +45,28 @@ impl Kpi {
 
     pub fn request(&self, name: &'static str) {
         metrics::counter!("ixn_requests_total", "request" => name).increment(1);
-        if self.collect_requests.load(Ordering::Relaxed) {
-            if let Some(i) = Request::NAMES.iter().position(|n| *n == name) {
-                self.requests[i].fetch_add(1, Ordering::Relaxed);
-            }
+        if self.collect_requests.load(Ordering::Relaxed)
+            && let Some(i) = Request::NAMES.iter().position(|n| *n == name)
+        {
+            self.requests[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
     pub fn error(&self, code: ErrorCode) {
         metrics::counter!("ixn_errors_total", "error" => code.name()).increment(1);
-        if self.collect_errors.load(Ordering::Relaxed) {
-            if let Some(i) = ErrorCode::ALL.iter().position(|c| *c == code) {
-                self.errors[i].fetch_add(1, Ordering::Relaxed);
-            }
+        if self.collect_errors.load(Ordering::Relaxed)
+            && let Some(i) = ErrorCode::ALL.iter().position(|c| *c == code)
+        {
+            self.errors[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Counted when an ESP request fails (the ESP relay reports here).
     pub fn esp_error(&self, request: &'static str) {
-        if self.collect_esp_errors.load(Ordering::Relaxed) {
-            if let Some(i) = Request::NAMES.iter().position(|n| *n == request) {
-                self.esp_errors[i].fetch_add(1, Ordering::Relaxed);
-            }
+        if self.collect_esp_errors.load(Ordering::Relaxed)
+            && let Some(i) = Request::NAMES.iter().position(|n| *n == request)
+        {
+            self.esp_errors[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 

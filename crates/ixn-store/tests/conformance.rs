@@ -3,6 +3,7 @@
 //! PostgreSQL the second test is skipped with a notice, unless `IXN_REQUIRE_SERVICES=1`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ixn_store::postgres::PgStore;
 use ixn_store::sqlite::SqliteStore;
@@ -79,17 +80,24 @@ async fn postgres_passes_the_conformance_suite() {
         }
     };
     // Run in a task so the schema is dropped even when a case fails.
-    let run = tokio::spawn({
-        let store = store.clone();
-        async move {
-            conformance::run_all(&*store).await;
-            // A second connect to the same schema finds it migrated.
-            let again = PgStore::connect(&url).await.expect("reconnect");
-            assert!(again.stats().await.expect("stats").live_interactions > 0);
-        }
+    let run = tokio::spawn(async move {
+        conformance::run_all(&*store).await;
+        // While this store is open it holds the writer lock: a second one is refused, naming
+        // the holder.
+        let refused = PgStore::connect_waiting(&url, Duration::from_millis(300)).await;
+        let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.contains("another ixn server") && message.contains("PostgreSQL backend"),
+            "a second writer was not refused as expected: {message:?}"
+        );
+        // Once it is gone, a new connect takes the lock and finds the schema migrated.
+        drop(store);
+        let again = PgStore::connect_waiting(&url, Duration::from_secs(10))
+            .await
+            .expect("reconnect after the first store is gone");
+        assert!(again.stats().await.expect("stats").live_interactions > 0);
     });
     let outcome = run.await;
-    drop(store);
     drop_schema(&schema).await;
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());

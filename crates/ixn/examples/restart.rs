@@ -321,10 +321,10 @@ async fn time_until_serving(
     }
     let ready = spawned.elapsed();
     loop {
-        if let Ok(queues) = client.queues().await {
-            if queues.iter().any(|q| q.name == QUEUE && q.depth == count) {
-                return Ok((ready, spawned.elapsed()));
-            }
+        if let Ok(queues) = client.queues().await
+            && queues.iter().any(|q| q.name == QUEUE && q.depth == count)
+        {
+            return Ok((ready, spawned.elapsed()));
         }
         if Instant::now() > deadline {
             bail!("{QUEUE} did not show {count} interactions within {START_DEADLINE:?}");

@@ -135,6 +135,7 @@ async fn run_crash_test(engine: &str, backend: &Backend, dir: &Path) {
         for (i, slot) in model.iter_mut().enumerate().take(workers) {
             let worker = Worker {
                 index: i,
+                round,
                 rest: server.client.clone(),
                 rng: StdRng::seed_from_u64(seed ^ (round << 32) ^ i as u64),
                 slot: std::mem::take(slot),
@@ -160,11 +161,6 @@ async fn run_crash_test(engine: &str, backend: &Backend, dir: &Path) {
         server = Server::start(backend, &log).await;
         verify(&ctx, &server.client, &mut model, round).await;
     }
-    let refused: Vec<&String> = model.iter().flat_map(|s| &s.refusals).collect();
-    assert!(
-        refused.is_empty(),
-        "seed {seed}: the server refused requests that were valid in the model: {refused:#?}"
-    );
     server.kill().await;
     eprintln!("({engine}) done in {:.1} s", started.elapsed().as_secs_f64());
 }
@@ -281,6 +277,8 @@ struct Tracked {
     acked: Option<Expected>,
     /// State if the request in flight at the kill took effect.
     in_flight: Option<Expected>,
+    /// Every request on it and what became of it, printed when it is found wrong.
+    history: Vec<String>,
 }
 
 impl Tracked {
@@ -318,6 +316,7 @@ impl Stats {
 
 struct Worker {
     index: usize,
+    round: u64,
     rest: RestClient,
     rng: StdRng,
     slot: Slot,
@@ -381,7 +380,13 @@ impl Worker {
             id,
             acked: None,
             in_flight: None,
+            history: Vec::new(),
         };
+        t.history.push(format!(
+            "round {}: submit to {queue}: {}",
+            self.round,
+            outcome.describe()
+        ));
         let answered = match outcome {
             Outcome::Acked(view) => {
                 if t.id.as_ref().is_some_and(|id| *id != view.id) {
@@ -449,6 +454,11 @@ impl Worker {
             }
         };
         let t = &mut self.slot.tracked[i];
+        t.history.push(format!(
+            "round {}: {what} (to {after:?}): {}",
+            self.round,
+            outcome.describe()
+        ));
         match outcome {
             Outcome::Acked(view) => {
                 if !matches(&view, &after) {
@@ -470,6 +480,16 @@ impl Worker {
                 self.stats.in_flight += 1;
                 false
             }
+        }
+    }
+}
+
+impl Outcome {
+    fn describe(&self) -> String {
+        match self {
+            Outcome::Acked(view) => format!("acknowledged with {}", seen(Some(view))),
+            Outcome::Refused(e) => format!("refused: {e}"),
+            Outcome::Unknown => "unanswered".to_owned(),
         }
     }
 }
@@ -537,7 +557,12 @@ struct Ctx {
 /// Checks the restarted server against the model, then settles every in-flight request to
 /// what actually happened.
 async fn verify(ctx: &Ctx, rest: &RestClient, model: &mut [Slot], round: u64) {
-    let mut problems = Vec::new();
+    // Answers that were wrong when given: refusals of valid requests, acks of another state.
+    let mut problems: Vec<String> = model
+        .iter()
+        .flat_map(|s| &s.refusals)
+        .map(|r| format!("answered wrongly although valid in the model: {r}"))
+        .collect();
     let all = find_all(rest, "", true).await;
     let live = find_all(rest, "", false).await;
     let mut by_tag: HashMap<&str, Vec<&InteractionView>> = HashMap::new();
@@ -577,10 +602,10 @@ async fn verify(ctx: &Ctx, rest: &RestClient, model: &mut [Slot], round: u64) {
                 ));
             }
             let v = stored.first().copied();
-            if let (Some(id), Some(v)) = (&t.id, v) {
-                if *id != v.id {
-                    problems.push(format!("{} has id {} but was acknowledged as {id}", t.tag, v.id));
-                }
+            if let (Some(id), Some(v)) = (&t.id, v)
+                && *id != v.id
+            {
+                problems.push(format!("{} has id {} but was acknowledged as {id}", t.tag, v.id));
             }
             if let Some(id) = &t.id {
                 let by_get = got.get(id).and_then(Option::as_ref);
@@ -605,10 +630,11 @@ async fn verify(ctx: &Ctx, rest: &RestClient, model: &mut [Slot], round: u64) {
                 (None, _, None) => false,
                 (a, p, v) => {
                     problems.push(format!(
-                        "{} ({:?}): expected {a:?} or in flight {p:?}, found {}",
+                        "{} ({:?}): expected {a:?} or in flight {p:?}, found {}; its requests: {:#?}",
                         t.tag,
                         t.id,
-                        seen(v)
+                        seen(v),
+                        t.history
                     ));
                     a.is_some()
                 }

@@ -463,10 +463,10 @@ pub(crate) fn pull(
                 let slot = eng.find_slot(client, id)?;
                 let ix = eng.ix(slot);
                 transition(t, ix)?;
-                if let Some(w) = &ix.workbin {
-                    if let Some(owner_type) = eng.process.workbin(&client.tenant, &w.name) {
-                        eng.check_workbin_owner(client, owner_type, &w.owner)?;
-                    }
+                if let Some(w) = &ix.workbin
+                    && let Some(owner_type) = eng.process.workbin(&client.tenant, &w.name)
+                {
+                    eng.check_workbin_owner(client, owner_type, &w.owner)?;
                 }
                 if ix.is_locked {
                     return Err(ProtocolError::new(

@@ -162,16 +162,16 @@ pub(crate) fn change(
         deleted_properties: changes.deleted,
         interaction: view_of(&ix),
     };
-    if let Some(holder) = &ix.assigned_to {
-        if *holder != client.holder_name() {
-            out.notify(
-                Notify::Holder {
-                    tenant: ix.tenant.clone(),
-                    holder: holder.clone(),
-                },
-                event.clone(),
-            );
-        }
+    if let Some(holder) = &ix.assigned_to
+        && *holder != client.holder_name()
+    {
+        out.notify(
+            Notify::Holder {
+                tenant: ix.tenant.clone(),
+                holder: holder.clone(),
+            },
+            event.clone(),
+        );
     }
     if ix.submitted_by != client.application {
         out.notify(

@@ -117,12 +117,12 @@ impl<'de> Visitor<'de> for ValueVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
         let list = ListVisitor.visit_map(map)?;
-        if list.len() == 1 {
-            if let Some(ValueRef::Str(b64)) = list.get("$binary") {
-                return base64_decode(b64)
-                    .map(Value::Bin)
-                    .ok_or_else(|| de::Error::custom("invalid base64 in $binary"));
-            }
+        if list.len() == 1
+            && let Some(ValueRef::Str(b64)) = list.get("$binary")
+        {
+            return base64_decode(b64)
+                .map(Value::Bin)
+                .ok_or_else(|| de::Error::custom("invalid base64 in $binary"));
         }
         Ok(Value::List(list))
     }

@@ -356,11 +356,11 @@ pub(super) fn key_hash(key: &[u8]) -> u8 {
 /// Reads an unsigned LEB128 from the front of `b`.
 #[inline]
 pub(super) fn uvar(b: &mut &[u8]) -> Option<u64> {
-    if let Some((&byte, rest)) = b.split_first() {
-        if byte < 0x80 {
-            *b = rest;
-            return Some(u64::from(byte));
-        }
+    if let Some((&byte, rest)) = b.split_first()
+        && byte < 0x80
+    {
+        *b = rest;
+        return Some(u64::from(byte));
     }
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {

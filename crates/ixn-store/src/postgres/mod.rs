@@ -23,10 +23,12 @@ use tokio_postgres::{Client, Config, NoTls, Row, Statement, Transaction};
 
 use crate::migrations;
 
+mod lock;
 mod write;
 use crate::rows::{self, COLUMNS, CustomValue, RowRead};
 use crate::sqlgen::{self, Dialect, SqlParam};
 use crate::{OutboxEvent, Store, StoreError, StoreQuery, StoreStats, WriteBatch};
+pub use lock::WRITER_LOCK_WAIT;
 use write::*;
 
 /// Read connections; each is shared by concurrent readers (requests are pipelined).
@@ -57,6 +59,8 @@ struct Inner {
     config: Config,
     /// Schema holding ixn's tables; `None` uses the server's default search path.
     schema: Option<String>,
+    /// How long taking the writer lock may wait (see `lock.rs`).
+    lock_wait: std::time::Duration,
     /// The committing connection. A Tokio mutex held across awaits on purpose: the writer is
     /// used by one task at a time (the server's committer) and a transaction needs `&mut Client`.
     writer: tokio::sync::Mutex<WriterSlot>,
@@ -131,13 +135,24 @@ fn split_schema(url: &str) -> Result<(String, Option<String>), StoreError> {
 }
 
 impl PgStore {
-    /// Connects, creates the schema if the URL names one, and brings the tables up to date.
+    /// Connects, creates the schema if the URL names one, brings the tables up to date, and
+    /// takes the writer lock (waiting up to [`WRITER_LOCK_WAIT`] for another server's).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_waiting(url, WRITER_LOCK_WAIT).await
+    }
+
+    /// [`PgStore::connect`], waiting up to `lock_wait` for the writer lock.
+    pub async fn connect_waiting(url: &str, lock_wait: std::time::Duration) -> Result<Self, StoreError> {
         let (url, schema) = split_schema(url)?;
-        let config: Config = url.parse()?;
+        let mut config: Config = url.parse()?;
+        if config.get_application_name().is_none() {
+            // Names ixn's connections in pg_stat_activity (and the writer lock's holder).
+            config.application_name("ixn");
+        }
         let mut inner = Inner {
             config,
             schema,
+            lock_wait,
             writer: tokio::sync::Mutex::new(WriterSlot {
                 conn: None,
                 custom: Vec::new(),
@@ -147,6 +162,7 @@ impl PgStore {
         };
         let mut client = inner.open(true).await?;
         migrate(&mut client).await?;
+        lock::take_writer_lock(&client, inner.schema_label(), inner.lock_wait).await?;
         *inner.writer.get_mut() = WriterSlot {
             conn: Some(Writer {
                 client,
@@ -208,6 +224,11 @@ fn connection_lost(e: &tokio_postgres::Error) -> bool {
 }
 
 impl Inner {
+    /// The schema, for messages.
+    fn schema_label(&self) -> &str {
+        self.schema.as_deref().unwrap_or("of the default search path")
+    }
+
     /// Opens one connection, with ixn's schema first on its search path.
     async fn open(&self, create_schema: bool) -> Result<Client, StoreError> {
         let (client, connection) = self.config.connect(NoTls).await?;
@@ -357,6 +378,7 @@ impl PgStore {
         if slot.conn.as_ref().is_none_or(|w| w.client.is_closed()) {
             slot.conn = None;
             let client = inner.open(false).await?;
+            lock::take_writer_lock(&client, inner.schema_label(), inner.lock_wait).await?;
             slot.conn = Some(Writer {
                 client,
                 statements: HashMap::new(),

@@ -53,6 +53,10 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
+    /// `<db>.lock`, locked while this store is open: one server per database file (two
+    /// would both append to the commit log). The lock goes with the file when this is dropped,
+    /// or when the process dies.
+    _lock: std::fs::File,
     /// The only connection that writes the tables.
     writer: Mutex<Writer>,
     /// The commit log (see the module documentation).
@@ -124,6 +128,43 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 10000;")?;
     }
     Ok(conn)
+}
+
+/// How long opening waits for the lock of a store being closed (the last reference to a dropped
+/// store may still be finishing its work on the applier thread).
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Takes the exclusive lock on `<db>.lock`, waiting up to [`LOCK_WAIT`].
+fn lock_file(db: &Path) -> Result<std::fs::File, StoreError> {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    let path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::Other(format!("cannot open {}: {e}", path.display())))?;
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Other(format!(
+                    "another ixn server is using the SQLite store {} (its lock file {} is held); \
+                     stop that server first, or give this one a data directory of its own",
+                    db.display(),
+                    path.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError::Other(format!("cannot lock {}: {e}", path.display())));
+            }
+        }
+    }
 }
 
 fn migrate(conn: &mut Connection, list: &[Migration]) -> Result<(), StoreError> {
@@ -347,6 +388,7 @@ impl SqliteStore {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", dir.display())))?;
             }
+            let lock = lock_file(&path)?;
             let mut conn = open_connection(&path, false)?;
             migrate(&mut conn, migrations::SQLITE)?;
             let readers = (0..READERS)
@@ -360,6 +402,7 @@ impl SqliteStore {
             let (log, applied) = recover(&path, &mut writer)?;
             let inner = Arc::new(Inner {
                 path,
+                _lock: lock,
                 writer: Mutex::new(writer),
                 log: Mutex::new(log),
                 pending: Mutex::new(Pending::default()),

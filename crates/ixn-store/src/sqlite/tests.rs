@@ -137,3 +137,22 @@ async fn a_log_with_a_gap_is_an_error_at_open() {
     let err = SqliteStore::open(&path).await.unwrap_err().to_string();
     assert!(err.contains("starts at entry 5"), "{err}");
 }
+
+/// One store per database file: a second open while the first is open is refused with a clear
+/// error (two would both append to the commit log); once the first is dropped it opens.
+#[tokio::test]
+async fn a_database_in_use_is_not_opened_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ixn.db");
+    let first = SqliteStore::open(&path).await.unwrap();
+    let err = SqliteStore::open(&path).await.unwrap_err().to_string();
+    assert!(
+        err.contains("another ixn server is using the SQLite store") && err.contains("ixn.db.lock"),
+        "{err}"
+    );
+    drop(first);
+    let again = SqliteStore::open(&path)
+        .await
+        .expect("open once the first store is gone");
+    assert_eq!(again.stats().await.unwrap().live_interactions, 0);
+}
