@@ -11,7 +11,7 @@ use ixn_config::{BusinessProcess, Settings};
 use ixn_engine::{ClientCtx, Engine, Notify, Output};
 use ixn_model::Timestamp;
 use ixn_protocol::{ErrorCode, ProtocolError, Request, ServerMessage};
-use ixn_store::{OutboxEvent, WriteBatch};
+use ixn_store::WriteBatch;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -172,36 +172,25 @@ impl Core {
         if batch.interactions.is_empty() && batch.events.is_empty() && self.releases.is_empty() {
             return;
         }
-        let mut events = Vec::with_capacity(batch.events.len());
-        for e in batch.events {
-            let payload = serde_json::to_string(&e).unwrap_or_default();
-            let text: Arc<str> = Arc::from(format!(r#"{{"event":"EventReporting","record":{payload}}}"#));
-            for s in self
-                .sessions
+        // The events are encoded by the writer, off this task; subscribers get them there too.
+        let subscribers = if batch.events.is_empty() {
+            Vec::new()
+        } else {
+            self.sessions
                 .values()
-                .filter(|s| s.subscribed && *s.ctx.tenant == *e.tenant)
-            {
-                self.releases
-                    .push((Dest::Ws(s.tx.clone()), WsOut::Text(text.clone())));
-            }
-            events.push(OutboxEvent {
-                seq: e.seq,
-                time: e.time,
-                name: e.event.name().to_owned(),
-                interaction_id: e
-                    .interaction_id
-                    .as_deref()
-                    .and_then(|i| ixn_model::InteractionId::parse(i).ok()),
-                payload,
-            });
-        }
+                .filter(|s| s.subscribed)
+                .map(|s| (s.ctx.tenant.clone(), s.tx.clone()))
+                .collect()
+        };
         let job = Job {
             number: batch.number,
             batch: WriteBatch {
                 interactions: batch.interactions,
-                events,
+                events: Vec::new(),
                 meta: batch.meta,
             },
+            events: batch.events,
+            subscribers,
             releases: std::mem::take(&mut self.releases),
         };
         if self.writer.send(job).await.is_ok() {

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ixn_protocol::ServerMessage;
-use ixn_store::WriteBatch;
+use ixn_model::Name;
+use ixn_protocol::{ReportingEvent, ServerMessage};
+use ixn_store::{OutboxEvent, WriteBatch};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::startup::Shared;
@@ -41,8 +42,34 @@ pub(crate) enum Dest {
 pub(crate) struct Job {
     /// The engine's number for the batch; reported back once it is durable.
     pub number: u64,
+    /// Rows and meta; the writer adds `events`, encoded.
     pub batch: WriteBatch,
+    /// The batch's reporting events, encoded here (off the core task) for the outbox.
+    pub events: Vec<ReportingEvent>,
+    /// Connections subscribed to reporting events, with their tenant (empty when no event).
+    pub subscribers: Vec<(Name, mpsc::UnboundedSender<WsOut>)>,
+    /// Answers and notifications, sent once the batch is durable.
     pub releases: Vec<(Dest, WsOut)>,
+}
+
+/// Encodes reporting events for the outbox; returns each event's tenant beside it.
+fn encode(events: Vec<ReportingEvent>) -> (Vec<OutboxEvent>, Vec<String>) {
+    let mut out = Vec::with_capacity(events.len());
+    let mut tenants = Vec::with_capacity(events.len());
+    for e in events {
+        out.push(OutboxEvent {
+            seq: e.seq,
+            time: e.time,
+            name: e.event.name().to_owned(),
+            interaction_id: e
+                .interaction_id
+                .as_deref()
+                .and_then(|i| ixn_model::InteractionId::parse(i).ok()),
+            payload: serde_json::to_string(&e).unwrap_or_default(),
+        });
+        tenants.push(e.tenant);
+    }
+    (out, tenants)
 }
 
 /// Hands a released message to its connection or REST caller.
@@ -64,16 +91,28 @@ pub(crate) async fn run(
     mut jobs: mpsc::Receiver<Job>,
     done: mpsc::UnboundedSender<u64>,
 ) {
-    while let Some(job) = jobs.recv().await {
+    while let Some(mut job) = jobs.recv().await {
+        let (events, tenants) = encode(std::mem::take(&mut job.events));
+        job.batch.events = events;
         if !job.batch.is_empty() {
             commit_until_durable(&shared, &job.batch).await;
         }
-        // Durable now: the event loggers may deliver these events.
-        shared.reporting.feed(job.batch.events);
         // The batch's own messages first: the core releases later ones at once after `done`.
         for (dest, out) in job.releases {
             deliver(dest, out);
         }
+        // Then its events, to the connections subscribed to their tenant.
+        if !job.subscribers.is_empty() {
+            for (e, tenant) in job.batch.events.iter().zip(&tenants) {
+                let text: Arc<str> =
+                    Arc::from(format!(r#"{{"event":"EventReporting","record":{}}}"#, e.payload));
+                for (_, tx) in job.subscribers.iter().filter(|(t, _)| **t == **tenant) {
+                    let _ = tx.send(WsOut::Text(text.clone()));
+                }
+            }
+        }
+        // Durable now: the event loggers may deliver these events.
+        shared.reporting.feed(job.batch.events);
         let _ = done.send(job.number);
     }
 }
