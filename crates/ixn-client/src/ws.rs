@@ -66,8 +66,12 @@ impl Client {
         } else {
             None
         };
+        // Small reads: the WebSocket layer zeroes its whole read buffer (128 KiB by default)
+        // before each read, and protocol messages are small.
+        let config =
+            tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(8 * 1024);
         let (socket, _) =
-            tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, true, connector)
+            tokio_tungstenite::connect_async_tls_with_config(url.as_str(), Some(config), true, connector)
                 .await
                 .map_err(|e| ClientError::Connection(format!("{url}: {e}")))?;
         let (mut sink, mut stream) = socket.split();
