@@ -131,14 +131,14 @@ fn check_received(sent: &[ReportingEvent], received: &[ReportingEvent], exact: b
             duplicates += 1;
             continue;
         }
-        if let Some(id) = event.interaction_id.as_deref() {
-            if let Some(last) = last_per_interaction.insert(id, event.seq) {
-                assert!(
-                    last < event.seq,
-                    "interaction {id}: seq {} after {last}",
-                    event.seq
-                );
-            }
+        if let Some(id) = event.interaction_id.as_deref()
+            && let Some(last) = last_per_interaction.insert(id, event.seq)
+        {
+            assert!(
+                last < event.seq,
+                "interaction {id}: seq {} after {last}",
+                event.seq
+            );
         }
     }
     let missing: Vec<u64> = expected

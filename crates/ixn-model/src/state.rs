@@ -220,10 +220,10 @@ mod tests {
                     }
                     Err(e) => prop_assert_eq!(e.from, state),
                 }
-                if let Some(s) = state {
-                    if !s.is_terminal() {
-                        prop_assert_eq!(Transition::Stop.apply(state), Ok(InteractionState::Stopped));
-                    }
+                if let Some(s) = state
+                    && !s.is_terminal()
+                {
+                    prop_assert_eq!(Transition::Stop.apply(state), Ok(InteractionState::Stopped));
                 }
             }
         }

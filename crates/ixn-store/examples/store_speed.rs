@@ -23,7 +23,7 @@ fn interaction(n: u64, tenant: &Name, queues: &[Name]) -> Interaction {
     ud.push("CustomerId", Value::Str(format!("C{:08}", n % 50_000)));
     ud.push(
         "Segment",
-        Value::Str(if n % 3 == 0 { "gold" } else { "silver" }.into()),
+        Value::Str(if n.is_multiple_of(3) { "gold" } else { "silver" }.into()),
     );
     ud.push("Score", Value::Int((n % 100) as i64));
     ud.push("Lang", Value::Str("en".into()));
@@ -35,7 +35,7 @@ fn interaction(n: u64, tenant: &Name, queues: &[Name]) -> Interaction {
         subtype: Some(Name::new("InboundNew")),
         queue: Some(queues[(n % queues.len() as u64) as usize].clone()),
         workbin: None,
-        state: if n % 10 == 0 {
+        state: if n.is_multiple_of(10) {
             InteractionState::Stopped
         } else {
             InteractionState::Queued
@@ -58,7 +58,9 @@ fn interaction(n: u64, tenant: &Name, queues: &[Name]) -> Interaction {
         assigned_at: None,
         held_at: None,
         scheduled_at: None,
-        completed_at: (n % 10 == 0).then_some(Timestamp(1_795_000_001_000 + n as i64)),
+        completed_at: n
+            .is_multiple_of(10)
+            .then_some(Timestamp(1_795_000_001_000 + n as i64)),
         abandoned_at: None,
         user_data: ud,
     }

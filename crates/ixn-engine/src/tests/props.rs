@@ -149,7 +149,7 @@ impl Run {
     /// unknown one.
     fn pick(&self, pick: u16) -> String {
         let live: Vec<String> = self.f.eng.live.iter().map(|(_, ix)| ix.id.to_string()).collect();
-        if pick % 8 != 0 && !live.is_empty() {
+        if !pick.is_multiple_of(8) && !live.is_empty() {
             return live[pick as usize / 8 % live.len()].clone();
         }
         let i = pick as usize / 8 % (self.ids.len() + 1);
@@ -336,10 +336,9 @@ impl Run {
                     interaction_id: Some(id),
                     ..
                 } = &answer
+                    && matches!(op, Op::Submit { .. })
                 {
-                    if matches!(op, Op::Submit { .. }) {
-                        self.ids.push(id.clone());
-                    }
+                    self.ids.push(id.clone());
                 }
                 if let Some(expected) = expected_pull {
                     prop_assert_eq!(
