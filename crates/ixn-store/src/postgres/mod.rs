@@ -135,8 +135,8 @@ fn split_schema(url: &str) -> Result<(String, Option<String>), StoreError> {
 }
 
 impl PgStore {
-    /// Connects, creates the schema if the URL names one, brings the tables up to date, and
-    /// takes the writer lock (waiting up to [`WRITER_LOCK_WAIT`] for another server's).
+    /// Connects, creates the schema if the URL names one, takes the writer lock (waiting up to
+    /// [`WRITER_LOCK_WAIT`] for another server's), and brings the tables up to date.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_waiting(url, WRITER_LOCK_WAIT).await
     }
@@ -161,8 +161,9 @@ impl PgStore {
             next_reader: AtomicUsize::new(0),
         };
         let mut client = inner.open(true).await?;
-        migrate(&mut client).await?;
+        // The lock first: a server still running on this schema is never migrated under.
         lock::take_writer_lock(&client, inner.schema_label(), inner.lock_wait).await?;
+        migrate(&mut client).await?;
         *inner.writer.get_mut() = WriterSlot {
             conn: Some(Writer {
                 client,
