@@ -179,3 +179,101 @@ async fn postgres_reconnects_after_its_connections_are_killed() {
         std::panic::resume_unwind(e.into_panic());
     }
 }
+
+/// A server killed while PostgreSQL is still executing its COMMIT: the commit lands after the
+/// process is gone. A store opened next must not load before it has landed (it would hold an
+/// older state in memory than the table, and a later restart would bring back a state nobody
+/// was told about). The writer lock makes the new store wait for the dead connection's backend.
+///
+/// The COMMIT is held inside PostgreSQL by a deferred constraint trigger waiting on an advisory
+/// lock the test holds, then released once the new store is waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_opens_only_after_a_dead_writers_last_commit_has_landed() {
+    let schema = unique_schema();
+    let url = format!("{PG_URL}?schema={schema}");
+    let first = match PgStore::connect(&url).await {
+        Ok(store) => store,
+        Err(e) if std::env::var("IXN_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("PostgreSQL at {PG_URL} is required (IXN_REQUIRE_SERVICES=1) but unreachable: {e}")
+        }
+        Err(e) => {
+            eprintln!("NOTICE: skipping the PostgreSQL writer-lock test, {PG_URL} is unreachable: {e}");
+            return;
+        }
+    };
+    let run = tokio::spawn({
+        let (schema, url) = (schema.clone(), url.clone());
+        async move {
+            let mut row = conformance::minimal("t-lock", "conf-lock-1", 1);
+            let batch = |ix: &ixn_model::Interaction| ixn_store::WriteBatch {
+                interactions: vec![ix.clone()],
+                ..Default::default()
+            };
+            first.commit(&batch(&row)).await.expect("first commit");
+
+            let (admin, conn) = tokio_postgres::connect(PG_URL, tokio_postgres::NoTls)
+                .await
+                .expect("admin connection");
+            tokio::spawn(conn);
+            let key: i64 = rand_key();
+            admin
+                .batch_execute(&format!(
+                    "CREATE FUNCTION \"{schema}\".hold_commit() RETURNS trigger LANGUAGE plpgsql AS \
+                     $$ BEGIN PERFORM pg_advisory_xact_lock({key}); RETURN NULL; END $$; \
+                     CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT OR UPDATE ON \"{schema}\".interactions \
+                     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION \"{schema}\".hold_commit(); \
+                     SELECT pg_advisory_lock({key});"
+                ))
+                .await
+                .expect("holding commits of the interactions table");
+
+            // The writer sends its COMMIT, which now waits inside PostgreSQL; then the "server"
+            // dies: the call is abandoned and every connection of the store closed.
+            row.priority = 9;
+            let stuck = tokio::spawn({
+                let (store, b) = (first.clone(), batch(&row));
+                async move { store.commit(&b).await }
+            });
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert!(!stuck.is_finished(), "the commit was not held");
+            stuck.abort();
+            let _ = stuck.await;
+            drop(first);
+
+            // The next store waits for the lock while the dead writer's COMMIT is pending...
+            let second =
+                tokio::spawn(async move { PgStore::connect_waiting(&url, Duration::from_secs(20)).await });
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert!(
+                !second.is_finished(),
+                "a new store opened while the previous writer's COMMIT was still pending"
+            );
+            // ...and once it lands, loads the committed row.
+            admin
+                .execute(&format!("SELECT pg_advisory_unlock({key})"), &[])
+                .await
+                .expect("releasing the held commit");
+            let second = second.await.expect("join").expect("second store");
+            let mut loaded = Vec::new();
+            second.load_live(&mut |ix| loaded.push(ix)).await.expect("load");
+            assert_eq!(loaded.len(), 1);
+            assert_eq!(
+                loaded[0].priority, 9,
+                "the dead writer's last commit landed after the new store loaded"
+            );
+        }
+    });
+    let outcome = run.await;
+    drop_schema(&schema).await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// An advisory-lock key no other test run uses at the same time.
+fn rand_key() -> i64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    0x6978_6e00_0000_0000 | (i64::from(std::process::id()) << 30) | i64::from(nanos & 0x3fff_ffff)
+}
