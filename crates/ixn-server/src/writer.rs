@@ -42,9 +42,10 @@ pub(crate) enum Dest {
 pub(crate) struct Job {
     /// The engine's number for the batch; reported back once it is durable.
     pub number: u64,
-    /// Rows and meta; the writer adds `events`, encoded.
+    /// Rows and meta; `events` is filled by the writer.
     pub batch: WriteBatch,
-    /// The batch's reporting events, encoded here (off the core task) for the outbox.
+    /// The batch's reporting events; the writer encodes them (off the core task) into
+    /// `batch.events`.
     pub events: Vec<ReportingEvent>,
     /// Connections subscribed to reporting events, with their tenant (empty when no event).
     pub subscribers: Vec<(Name, mpsc::UnboundedSender<WsOut>)>,
@@ -52,24 +53,18 @@ pub(crate) struct Job {
     pub releases: Vec<(Dest, WsOut)>,
 }
 
-/// Encodes reporting events for the outbox; returns each event's tenant beside it.
-fn encode(events: Vec<ReportingEvent>) -> (Vec<OutboxEvent>, Vec<String>) {
-    let mut out = Vec::with_capacity(events.len());
-    let mut tenants = Vec::with_capacity(events.len());
-    for e in events {
-        out.push(OutboxEvent {
-            seq: e.seq,
-            time: e.time,
-            name: e.event.name().to_owned(),
-            interaction_id: e
-                .interaction_id
-                .as_deref()
-                .and_then(|i| ixn_model::InteractionId::parse(i).ok()),
-            payload: serde_json::to_string(&e).unwrap_or_default(),
-        });
-        tenants.push(e.tenant);
+/// A reporting event as the outbox stores it.
+fn outbox_event(e: &ReportingEvent) -> OutboxEvent {
+    OutboxEvent {
+        seq: e.seq,
+        time: e.time,
+        name: e.event.name().to_owned(),
+        interaction_id: e
+            .interaction_id
+            .as_deref()
+            .and_then(|i| ixn_model::InteractionId::parse(i).ok()),
+        payload: serde_json::to_string(e).unwrap_or_default(),
     }
-    (out, tenants)
 }
 
 /// Hands a released message to its connection or REST caller.
@@ -92,8 +87,7 @@ pub(crate) async fn run(
     done: mpsc::UnboundedSender<u64>,
 ) {
     while let Some(mut job) = jobs.recv().await {
-        let (events, tenants) = encode(std::mem::take(&mut job.events));
-        job.batch.events = events;
+        job.batch.events = job.events.iter().map(outbox_event).collect();
         if !job.batch.is_empty() {
             commit_until_durable(&shared, &job.batch).await;
         }
@@ -103,10 +97,12 @@ pub(crate) async fn run(
         }
         // Then its events, to the connections subscribed to their tenant.
         if !job.subscribers.is_empty() {
-            for (e, tenant) in job.batch.events.iter().zip(&tenants) {
-                let text: Arc<str> =
-                    Arc::from(format!(r#"{{"event":"EventReporting","record":{}}}"#, e.payload));
-                for (_, tx) in job.subscribers.iter().filter(|(t, _)| **t == **tenant) {
+            for (e, stored) in job.events.iter().zip(&job.batch.events) {
+                let text: Arc<str> = Arc::from(format!(
+                    r#"{{"event":"EventReporting","record":{}}}"#,
+                    stored.payload
+                ));
+                for (_, tx) in job.subscribers.iter().filter(|(t, _)| **t == *e.tenant) {
                     let _ = tx.send(WsOut::Text(text.clone()));
                 }
             }

@@ -45,6 +45,21 @@ async fn sqlite_opens_through_the_url_helper() {
     assert_eq!(store.engine(), "sqlite");
 }
 
+/// The PostgreSQL store at `url`; `None` (with a notice) when PostgreSQL is unreachable, unless
+/// `IXN_REQUIRE_SERVICES=1`, which makes that a failure.
+async fn connect_or_skip(url: &str, what: &str) -> Option<PgStore> {
+    match PgStore::connect(url).await {
+        Ok(store) => Some(store),
+        Err(e) if std::env::var("IXN_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("PostgreSQL at {PG_URL} is required (IXN_REQUIRE_SERVICES=1) but unreachable: {e}")
+        }
+        Err(e) => {
+            eprintln!("NOTICE: skipping the PostgreSQL {what}, {PG_URL} is unreachable: {e}");
+            None
+        }
+    }
+}
+
 fn unique_schema() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -69,16 +84,10 @@ async fn drop_schema(schema: &str) {
 async fn postgres_passes_the_conformance_suite() {
     let schema = unique_schema();
     let url = format!("{PG_URL}?schema={schema}");
-    let store = match PgStore::connect(&url).await {
-        Ok(store) => Arc::new(store),
-        Err(e) if std::env::var("IXN_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("PostgreSQL at {PG_URL} is required (IXN_REQUIRE_SERVICES=1) but unreachable: {e}")
-        }
-        Err(e) => {
-            eprintln!("NOTICE: skipping the PostgreSQL conformance run, {PG_URL} is unreachable: {e}");
-            return;
-        }
+    let Some(store) = connect_or_skip(&url, "conformance run").await else {
+        return;
     };
+    let store = Arc::new(store);
     // Run in a task so the schema is dropped even when a case fails.
     let run = tokio::spawn(async move {
         conformance::run_all(&*store).await;
@@ -111,16 +120,10 @@ async fn postgres_reconnects_after_its_connections_are_killed() {
     let schema = unique_schema();
     // The application name lets this test kill its own connections and nobody else's.
     let url = format!("{PG_URL}?application_name={schema}&schema={schema}");
-    let store = match PgStore::connect(&url).await {
-        Ok(store) => Arc::new(store),
-        Err(e) if std::env::var("IXN_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("PostgreSQL at {PG_URL} is required (IXN_REQUIRE_SERVICES=1) but unreachable: {e}")
-        }
-        Err(e) => {
-            eprintln!("NOTICE: skipping the PostgreSQL reconnect test, {PG_URL} is unreachable: {e}");
-            return;
-        }
+    let Some(store) = connect_or_skip(&url, "reconnect test").await else {
+        return;
     };
+    let store = Arc::new(store);
     let run = tokio::spawn({
         let store = store.clone();
         let schema = schema.clone();
@@ -190,16 +193,10 @@ async fn postgres_reconnects_after_its_connections_are_killed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_opens_only_after_a_dead_writers_last_commit_has_landed() {
     let schema = unique_schema();
-    let url = format!("{PG_URL}?schema={schema}");
-    let first = match PgStore::connect(&url).await {
-        Ok(store) => store,
-        Err(e) if std::env::var("IXN_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("PostgreSQL at {PG_URL} is required (IXN_REQUIRE_SERVICES=1) but unreachable: {e}")
-        }
-        Err(e) => {
-            eprintln!("NOTICE: skipping the PostgreSQL writer-lock test, {PG_URL} is unreachable: {e}");
-            return;
-        }
+    // The application name lets the test see its own writer waiting inside PostgreSQL.
+    let url = format!("{PG_URL}?application_name={schema}&schema={schema}");
+    let Some(first) = connect_or_skip(&url, "writer-lock test").await else {
+        return;
     };
     let run = tokio::spawn({
         let (schema, url) = (schema.clone(), url.clone());
@@ -215,7 +212,7 @@ async fn postgres_opens_only_after_a_dead_writers_last_commit_has_landed() {
                 .await
                 .expect("admin connection");
             tokio::spawn(conn);
-            let key: i64 = rand_key();
+            let key = i64::from(std::process::id()) << 32 | i64::from(rand_u32());
             admin
                 .batch_execute(&format!(
                     "CREATE FUNCTION \"{schema}\".hold_commit() RETURNS trigger LANGUAGE plpgsql AS \
@@ -234,8 +231,24 @@ async fn postgres_opens_only_after_a_dead_writers_last_commit_has_landed() {
                 let (store, b) = (first.clone(), batch(&row));
                 async move { store.commit(&b).await }
             });
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            assert!(!stuck.is_finished(), "the commit was not held");
+            // Bounded wait until the writer's COMMIT is blocked on the test's lock.
+            let mut held = false;
+            for _ in 0..200 {
+                let row = admin
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity \
+                         WHERE application_name = $1 AND wait_event_type = 'Lock' AND wait_event = 'advisory'",
+                        &[&schema],
+                    )
+                    .await
+                    .expect("pg_stat_activity");
+                if row.get::<_, i64>(0) == 1 {
+                    held = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await; // polling interval
+            }
+            assert!(held && !stuck.is_finished(), "the writer's COMMIT was not held");
             stuck.abort();
             let _ = stuck.await;
             drop(first);
@@ -243,12 +256,13 @@ async fn postgres_opens_only_after_a_dead_writers_last_commit_has_landed() {
             // The next store waits for the lock while the dead writer's COMMIT is pending...
             let second =
                 tokio::spawn(async move { PgStore::connect_waiting(&url, Duration::from_secs(20)).await });
+            // Without the lock a connect returns in a few milliseconds; this is its window to.
             tokio::time::sleep(Duration::from_millis(500)).await;
             assert!(
                 !second.is_finished(),
                 "a new store opened while the previous writer's COMMIT was still pending"
             );
-            // ...and once it lands, loads the committed row.
+            // ...and once it lands, opens and finds the commit there (it was not lost either).
             admin
                 .execute(&format!("SELECT pg_advisory_unlock({key})"), &[])
                 .await
@@ -270,10 +284,9 @@ async fn postgres_opens_only_after_a_dead_writers_last_commit_has_landed() {
     }
 }
 
-/// An advisory-lock key no other test run uses at the same time.
-fn rand_key() -> i64 {
-    let nanos = std::time::SystemTime::now()
+/// Varies between runs (with the process id, an advisory-lock key no concurrent run shares).
+fn rand_u32() -> u32 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    0x6978_6e00_0000_0000 | (i64::from(std::process::id()) << 30) | i64::from(nanos & 0x3fff_ffff)
+        .map_or(0, |d| d.subsec_nanos())
 }
