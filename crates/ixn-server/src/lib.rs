@@ -16,6 +16,7 @@ mod esp;
 mod held;
 mod http;
 mod kpi;
+mod local;
 mod metrics_export;
 mod reporting;
 mod rest;
@@ -24,4 +25,5 @@ mod startup;
 mod tls;
 mod writer;
 
+pub use local::{LocalClosed, LocalConnection, LocalConnector};
 pub use startup::{RunningServer, ServerOptions, start};

@@ -155,7 +155,7 @@ fn reject(shared: &Shared, tx: &mpsc::UnboundedSender<WsOut>, reference_id: Opti
 }
 
 /// Checks a registration against the configured applications.
-fn register(shared: &Shared, r: &RegisterClient) -> Result<ClientCtx, ProtocolError> {
+pub(crate) fn register(shared: &Shared, r: &RegisterClient) -> Result<ClientCtx, ProtocolError> {
     let config = shared.config();
     let app = config
         .process

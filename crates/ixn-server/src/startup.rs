@@ -97,6 +97,13 @@ impl RunningServer {
         format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
     }
 
+    /// Opens in-process connections to this server (see [`LocalConnector`]).
+    pub fn local_connector(&self) -> crate::LocalConnector {
+        crate::LocalConnector {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Interactions loaded from the store at startup.
     pub fn loaded_interactions(&self) -> u64 {
         self.shared.live_at_start.load(Ordering::Relaxed)

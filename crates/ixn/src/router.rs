@@ -1,15 +1,18 @@
 //! `ixn router --config FILE`, and the router `ixn serve` runs in process with the built-in
 //! `default` strategy (any ready agent with free capacity, longest idle first).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use ixn_config::{Application, Config, RouterConfig, RouterServer};
 use ixn_model::ClientKind;
-use ixn_router::Router;
+use ixn_protocol::{RegisterClient, Request, ServerMessage};
+use ixn_router::{BoxFuture, Connected, Connector, Link, LinkClosed, Router, ServerSpec};
+use ixn_server::{LocalConnection, LocalConnector};
+use tokio::sync::oneshot;
 
 #[derive(Debug, Args)]
 pub struct RouterArgs {
@@ -49,22 +52,69 @@ pub fn serve_router_application() -> (Application, String) {
     (app, key)
 }
 
-/// Starts the in-process router of `ixn serve` against the local server.
-pub fn start_serve_router(config: &Config, addr: SocketAddr, key: &str) -> anyhow::Result<Router> {
-    // A server listening on every address is reached over loopback.
-    let host = if addr.ip().is_unspecified() {
-        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
-    } else {
-        addr
-    };
+/// Starts the in-process router of `ixn serve`. It registers like any router (application and
+/// key), but talks to the server in process: the same requests and answers, without JSON and
+/// loopback TCP in between.
+pub fn start_serve_router(config: &Config, server: LocalConnector, key: &str) -> anyhow::Result<Router> {
+    // Pull settings and node name of a one-server router; the connection is the spec below.
     let router_config = RouterConfig::single(RouterServer {
-        url: format!("http://{host}"),
+        url: "in-process".to_owned(),
         application: SERVE_ROUTER_APP.to_owned(),
         api_key: key.to_owned(),
         tls_ca_file: None,
         tenant: "default".to_owned(),
     });
-    Router::start(&router_config, &config.process.strategies).context("starting the in-process router")
+    let spec = ServerSpec {
+        connector: Arc::new(InProcess {
+            server,
+            api_key: key.to_owned(),
+        }),
+        tenant: "default".to_owned(),
+    };
+    Router::start_with(vec![spec], &router_config, &config.process.strategies)
+        .context("starting the in-process router")
+}
+
+/// The in-process router's connection to the server it runs in.
+#[derive(Debug)]
+struct InProcess {
+    server: LocalConnector,
+    api_key: String,
+}
+
+impl Connector for InProcess {
+    fn describe(&self) -> String {
+        "this server (in process)".to_owned()
+    }
+
+    fn connect(&self) -> BoxFuture<Result<Connected, String>> {
+        let server = self.server.clone();
+        let reg = RegisterClient {
+            application: SERVE_ROUTER_APP.to_owned(),
+            kind: ClientKind::Router,
+            api_key: self.api_key.clone(),
+            agent_id: None,
+            notify_properties_changed: false,
+            app_type: None,
+            services: Vec::new(),
+        };
+        Box::pin(async move {
+            let (conn, events) = server.connect(&reg).await.map_err(|e| e.to_string())?;
+            Ok(Connected {
+                link: Arc::new(InProcessLink(conn)),
+                events,
+            })
+        })
+    }
+}
+
+#[derive(Debug)]
+struct InProcessLink(LocalConnection);
+
+impl Link for InProcessLink {
+    fn send(&self, request: Request) -> Result<oneshot::Receiver<ServerMessage>, LinkClosed> {
+        self.0.send(request).map_err(|_| LinkClosed)
+    }
 }
 
 async fn wait_for_signal() {

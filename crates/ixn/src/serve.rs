@@ -126,7 +126,7 @@ async fn run(
         );
     }
     let router = match (&router_config, &serve_router_key) {
-        (Some(c), Some(k)) => Some(crate::router::start_serve_router(c, server.local_addr(), k)?),
+        (Some(c), Some(k)) => Some(crate::router::start_serve_router(c, server.local_connector(), k)?),
         _ => None,
     };
     server.run_until_signal().await;

@@ -125,7 +125,7 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
         // FULL: the WAL is synced at every commit, so an acknowledged batch is on disk.
         // Checkpoints every ~40 MiB of WAL rather than 4 MiB: hot index pages are rewritten
         // once per checkpoint instead of once every few batches.
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 10000;")?;
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000;")?;
     }
     Ok(conn)
 }

@@ -1,0 +1,214 @@
+//! In-process connections (the router of `ixn serve`): registered and authorized like a
+//! WebSocket client, answered after the same commits, notified the same way, and forgotten by
+//! the server when dropped.
+
+mod support;
+
+use std::time::Duration;
+
+use ixn_client::Registration;
+use ixn_model::ClientKind;
+use ixn_protocol::{
+    Accept, AgentLogin, InviteOutcome, MediaLogin, Pull, RegisterClient, Request, RouteInteraction,
+    RouteTarget, ServerMessage, StopProcessing,
+};
+use serde_json::json;
+use support::*;
+use tokio::sync::mpsc;
+
+fn registration(application: &str, key: String) -> RegisterClient {
+    RegisterClient {
+        application: application.to_owned(),
+        kind: kind_of(application),
+        api_key: key,
+        agent_id: None,
+        notify_properties_changed: false,
+        app_type: None,
+        services: Vec::new(),
+    }
+}
+
+async fn answer(conn: &ixn_server::LocalConnection, request: Request) -> ServerMessage {
+    let rx = conn.send(request).expect("connection open");
+    tokio::time::timeout(DEADLINE, rx)
+        .await
+        .expect("answered in time")
+        .expect("answered")
+}
+
+async fn next_local_event(
+    events: &mut mpsc::UnboundedReceiver<ServerMessage>,
+    want: fn(&ServerMessage) -> bool,
+) -> ServerMessage {
+    let until = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, events.recv()).await {
+            Ok(Some(m)) if want(&m) => return m,
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("event channel closed"),
+            Err(_) => panic!("no matching event within {DEADLINE:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn registration_is_checked_like_a_websocket_client() {
+    let app = spawn_app().await;
+    let local = app.server().local_connector();
+    let wrong_key = local
+        .connect(&registration("acme-router", "not-the-key".into()))
+        .await
+        .expect_err("a wrong key is refused");
+    assert_eq!(wrong_key.code.name(), "authentication_failed");
+    let mut wrong_kind = registration("acme-router", api_key("acme-router"));
+    wrong_kind.kind = ClientKind::MediaServer;
+    assert!(
+        local.connect(&wrong_kind).await.is_err(),
+        "the kind must match the application"
+    );
+
+    // Authorized by kind like any client: a router may not accept an invite.
+    let (router, _events) = local
+        .connect(&registration("acme-router", api_key("acme-router")))
+        .await
+        .expect("router registers");
+    let refused = answer(
+        &router,
+        Request::Accept(Accept {
+            interaction_id: "0VIdotoG00000000".into(),
+        }),
+    )
+    .await;
+    let ServerMessage::EventError { error, .. } = refused else {
+        panic!("{refused:?}")
+    };
+    assert_eq!(error.name, "request_not_allowed");
+}
+
+#[tokio::test]
+async fn an_in_process_router_routes_and_hears_outcomes() {
+    let app = spawn_app().await;
+    let media = app.client("acme-media").await;
+    let mut reg = Registration::new("acme-agent", ClientKind::AgentDesktop, api_key("acme-agent"));
+    reg.agent_id = Some("ann".into());
+    let ann = app.client_with(reg).await;
+    ann.call(Request::AgentLogin(AgentLogin {
+        place: None,
+        media: vec![MediaLogin {
+            media_type: "chat".into(),
+            ready: true,
+            reason: None,
+        }],
+        reason: None,
+    }))
+    .await
+    .expect("login");
+
+    let (router, mut events) = app
+        .server()
+        .local_connector()
+        .connect(&registration("acme-router", api_key("acme-router")))
+        .await
+        .expect("router registers");
+    assert!(router.client_id() > 0);
+    // The held pull is answered when the submit (over WebSocket) is durable.
+    let held = router
+        .send(Request::Pull(Pull::for_strategy("main", 5, Some(8000))))
+        .expect("pull sent");
+    let id = submit(&media, "inbound", 9, json!({"Subject": "local"})).await;
+    let pulled = tokio::time::timeout(DEADLINE, held)
+        .await
+        .expect("answered in time")
+        .expect("answered");
+    let ServerMessage::EventPulledInteractions { interactions, .. } = pulled else {
+        panic!("{pulled:?}")
+    };
+    assert_eq!(interactions.len(), 1);
+    assert_eq!(interactions[0].id, id);
+    assert_eq!(interactions[0].assigned_to.as_deref(), Some("acme-router"));
+
+    let routed = answer(
+        &router,
+        Request::RouteInteraction(RouteInteraction {
+            interaction_id: id.clone(),
+            target: RouteTarget::default(),
+            added_properties: Default::default(),
+        }),
+    )
+    .await;
+    assert!(matches!(routed, ServerMessage::EventAck { .. }), "{routed:?}");
+    assert!(matches!(
+        next_event(&ann).await,
+        ServerMessage::EventInvite { .. }
+    ));
+    ann.call(Request::Accept(Accept {
+        interaction_id: id.clone(),
+    }))
+    .await
+    .expect("accept");
+    let outcome = next_local_event(&mut events, |m| {
+        matches!(m, ServerMessage::EventInviteOutcome { .. })
+    })
+    .await;
+    assert!(
+        matches!(
+            outcome,
+            ServerMessage::EventInviteOutcome {
+                outcome: InviteOutcome::Accepted,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    // The agent's stop frees capacity: routers hear it.
+    ann.call(Request::StopProcessing(StopProcessing {
+        interaction_id: id,
+        reason: None,
+    }))
+    .await
+    .expect("stop");
+    next_local_event(&mut events, |m| {
+        matches!(m, ServerMessage::EventAgentAvailable { .. })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dropping_an_in_process_router_returns_its_interactions() {
+    let app = spawn_app().await;
+    let media = app.client("acme-media").await;
+    let id = submit(&media, "inbound", 1, json!({})).await;
+    let (router, _events) = app
+        .server()
+        .local_connector()
+        .connect(&registration("acme-router", api_key("acme-router")))
+        .await
+        .expect("router registers");
+    let pulled = answer(
+        &router,
+        Request::Pull(Pull {
+            view: None,
+            count: 1,
+            interaction_ids: vec![id.clone()],
+            strategy: None,
+            max_wait_ms: None,
+        }),
+    )
+    .await;
+    assert!(
+        matches!(pulled, ServerMessage::EventPulledInteractions { .. }),
+        "{pulled:?}"
+    );
+    assert_eq!(depth(&media, "inbound").await, 0);
+    // Like a closed WebSocket: the server forgets the router and the interaction goes back.
+    drop(router);
+    let until = tokio::time::Instant::now() + DEADLINE;
+    while depth(&media, "inbound").await != 1 {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the interaction never returned to its queue"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
