@@ -123,8 +123,10 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
             )));
         }
         // FULL: the WAL is synced at every commit, so an acknowledged batch is on disk.
-        // Checkpoints every ~40 MiB of WAL rather than 4 MiB: hot index pages are rewritten
-        // once per checkpoint instead of once every few batches.
+        // Checkpoints every ~4 MiB of WAL (SQLite's default). Only the commit-log applier
+        // writes here, so fewer rewrites of hot pages matter less than the burst a large
+        // checkpoint writes before its fsync: every commit-log fsync meanwhile waited behind
+        // ~40 MiB (submit -> invite p99.9 27-37 ms at 2,000/s, 17-21 ms now).
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000;")?;
     }
     Ok(conn)
