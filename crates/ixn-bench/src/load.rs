@@ -188,23 +188,32 @@ async fn open_loop(
     rate: f64,
     count: Option<u64>,
 ) {
-    let rate = rate.max(0.001);
-    let t0 = Instant::now();
-    let mut n: u64 = 0;
-    while !stop.load(Ordering::Relaxed) {
-        let due = (t0.elapsed().as_secs_f64() * rate) as u64 + 1;
-        let due = count.map_or(due, |c| due.min(c));
-        while n < due {
-            fleet.submit(t0 + Duration::from_secs_f64(n as f64 / rate), None);
-            n += 1;
-            issued.store(n, Ordering::Relaxed);
+    // Paced by a thread of its own: Tokio's timers fire on whole milliseconds, which would send
+    // each submit up to a millisecond after its intended time and count that lateness as the
+    // server's latency. A thread's sleep ends within tens of microseconds.
+    let runtime = tokio::runtime::Handle::current();
+    let pacer = tokio::task::spawn_blocking(move || {
+        let _in_runtime = runtime.enter();
+        let rate = rate.max(0.001);
+        let t0 = Instant::now();
+        let mut n: u64 = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let due = (t0.elapsed().as_secs_f64() * rate) as u64 + 1;
+            let due = count.map_or(due, |c| due.min(c));
+            while n < due {
+                fleet.submit(t0 + Duration::from_secs_f64(n as f64 / rate), None);
+                n += 1;
+                issued.store(n, Ordering::Relaxed);
+            }
+            if count.is_some_and(|c| n >= c) {
+                return;
+            }
+            let next = t0 + Duration::from_secs_f64(n as f64 / rate);
+            // Bounded, so a stop is noticed even at a very low rate.
+            std::thread::sleep(next.saturating_duration_since(Instant::now()).min(Duration::from_millis(100)));
         }
-        if count.is_some_and(|c| n >= c) {
-            return;
-        }
-        let next = t0 + Duration::from_secs_f64(n as f64 / rate);
-        tokio::time::sleep_until(tokio::time::Instant::from_std(next)).await;
-    }
+    });
+    let _ = pacer.await;
 }
 
 /// CPU and memory readings of the watched processes and of the bench itself.
