@@ -489,10 +489,15 @@ impl SqliteStore {
     fn load_live_in_place(&self, sink: &mut (dyn FnMut(Interaction) + Send)) -> Result<u64, StoreError> {
         tokio::task::block_in_place(|| {
             self.inner.catch_up()?;
-            each_live(&self.inner.reader(), &mut |it| {
+            let conn = self.inner.reader();
+            let read = each_live(&conn, &mut |it| {
                 sink(it);
                 true
-            })
+            });
+            // The scan filled this connection's page cache with the whole table; a server
+            // holding a large backlog needs that memory for the backlog instead.
+            let _ = conn.release_memory();
+            read
         })
     }
 
@@ -513,6 +518,7 @@ impl SqliteStore {
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK));
                 tx.blocking_send(Ok(full)).is_ok() // false: the caller went away
             });
+            let _ = conn.release_memory();
             let last = match read {
                 Ok(_) => Ok(chunk),
                 Err(e) => Err(e),
