@@ -125,7 +125,7 @@ impl Fleet {
             Ok(answer) => {
                 tokio::spawn(async move {
                     match tokio::time::timeout(ANSWER_TIMEOUT, answer).await {
-                        Ok(Ok(ServerMessage::EventAck { .. })) => tracker.acked(seq),
+                        Ok(Ok(ServerMessage::EventAck { .. })) => tracker.acked(seq, Instant::now()),
                         Ok(Ok(ServerMessage::EventError { error, .. })) => {
                             tracker.submit_failed(seq, format!("submit: {} ({})", error.name, error.message));
                         }

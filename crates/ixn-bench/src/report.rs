@@ -118,6 +118,8 @@ pub struct Report {
     pub throughput_per_s: f64,
     /// Submit → invite (DESIGN P2), from the intended send time in open loop.
     pub latency_ms: Percentiles,
+    /// Submit → acknowledged (one durable commit), from the same start.
+    pub ack_latency_ms: Percentiles,
     /// Submit → stop acknowledged (the whole lifecycle).
     pub lifecycle_ms: Percentiles,
     pub server_rss_bytes: Option<u64>,
@@ -165,6 +167,11 @@ impl Report {
                 "throughput",
                 format!("{:.0}/s", self.throughput_per_s),
                 base.map_or_else(none, |b| format!("{:.0}/s", b.throughput_per_s)),
+            );
+            row(
+                "submit → acknowledged p50 / p99 / p99.9",
+                triple(&self.ack_latency_ms),
+                String::new(),
             );
             row(
                 "submit → invite p50 / p99 / p99.9",

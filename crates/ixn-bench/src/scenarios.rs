@@ -192,6 +192,7 @@ fn empty_report(args: &BenchArgs, target: &Target) -> Report {
         background_completed: 0,
         throughput_per_s: 0.0,
         latency_ms: Percentiles::default(),
+        ack_latency_ms: Percentiles::default(),
         lifecycle_ms: Percentiles::default(),
         server_rss_bytes: None,
         server_peak_rss_bytes: None,
@@ -229,6 +230,7 @@ fn fill_load(report: &mut Report, mode: Mode, phase: &Phase) {
     report.background_completed = rec.background_completed;
     report.throughput_per_s = phase.throughput();
     report.latency_ms = Percentiles::of(&rec.invite);
+    report.ack_latency_ms = Percentiles::of(&rec.ack);
     report.lifecycle_ms = Percentiles::of(&rec.lifecycle);
     report.server_rss_bytes = phase.server_rss_bytes;
     report.server_peak_rss_bytes = phase.server_peak_rss_bytes;

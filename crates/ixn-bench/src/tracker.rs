@@ -52,6 +52,8 @@ pub struct Recorder {
     /// Lifecycles of preloaded interactions the agents also completed.
     pub background_completed: u64,
     pub last_completion: Option<Instant>,
+    /// Submit → acknowledged (durable), µs.
+    pub ack: Histogram<u64>,
     /// Submit → invite, µs.
     pub invite: Histogram<u64>,
     /// Submit → stop acknowledged, µs.
@@ -69,6 +71,7 @@ impl Recorder {
             errors: 0,
             background_completed: 0,
             last_completion: None,
+            ack: histogram(),
             invite: histogram(),
             lifecycle: histogram(),
             interval_invite: histogram(),
@@ -151,10 +154,12 @@ impl Tracker {
     }
 
     /// The submit was acknowledged.
-    pub fn acked(&self, seq: u64) {
+    pub fn acked(&self, seq: u64, at: Instant) {
         self.with(|s| {
             if let Some(p) = s.pending.get_mut(&seq) {
                 p.acked = true;
+                let us = micros(at.saturating_duration_since(p.start));
+                s.rec.ack.saturating_record(us);
             }
         });
     }
@@ -266,7 +271,7 @@ mod tests {
         // The invite overtakes the submit's acknowledgement.
         t.invited(Some(&id), t0 + Duration::from_millis(2));
         t.invited(Some(&id), t0 + Duration::from_millis(9));
-        t.acked(seq);
+        t.acked(seq, t0 + Duration::from_millis(4));
         t.completed(Some(&id), t0 + Duration::from_millis(5));
         t.completed(Some(&id), t0 + Duration::from_millis(6));
         t.completed(None, t0);
@@ -282,6 +287,8 @@ mod tests {
         );
         assert_eq!(out.rec.invite.len(), 1);
         assert!(out.rec.invite.max() < 3_000);
+        assert_eq!(out.rec.ack.len(), 1);
+        assert!((3_900..4_100).contains(&out.rec.ack.max()));
     }
 
     #[test]
@@ -289,7 +296,7 @@ mod tests {
         let t = Tracker::default();
         let now = Instant::now();
         let acked = t.begin(now, None);
-        t.acked(acked);
+        t.acked(acked, now);
         let _unanswered = t.begin(now, None);
         let failed = t.begin(now, None);
         t.submit_failed(failed, "refused".into());
