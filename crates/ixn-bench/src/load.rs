@@ -210,7 +210,10 @@ async fn open_loop(
             }
             let next = t0 + Duration::from_secs_f64(n as f64 / rate);
             // Bounded, so a stop is noticed even at a very low rate.
-            std::thread::sleep(next.saturating_duration_since(Instant::now()).min(Duration::from_millis(100)));
+            std::thread::sleep(
+                next.saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(100)),
+            );
         }
     });
     let _ = pacer.await;
