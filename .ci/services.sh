@@ -29,11 +29,12 @@ wait_port() {
 
 apt_updated=""
 apt_install() {
+  # Another apt run (an unattended one, or an earlier CI run) may hold dpkg's lock: wait for it.
   if [ -z "$apt_updated" ]; then
-    apt-get update -qq
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
     apt_updated=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >/dev/null
 }
 
 pip_install() {
