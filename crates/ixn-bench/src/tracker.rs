@@ -232,6 +232,24 @@ impl Tracker {
         self.with(|s| {
             let lost = s.pending.values().filter(|p| p.acked).count() as u64;
             let unanswered = s.pending.len() as u64 - lost;
+            // Name a few, with how far they got, so they can be looked up on the server.
+            let mut named: Vec<(u64, bool)> = s
+                .pending
+                .iter()
+                .filter(|(_, p)| p.acked)
+                .map(|(seq, p)| (*seq, p.invited))
+                .collect();
+            named.sort_unstable();
+            for (seq, invited) in named.into_iter().take(KEPT_ERRORS) {
+                let at = if invited {
+                    "invited, never stopped"
+                } else {
+                    "never invited"
+                };
+                s.rec
+                    .error_samples
+                    .push(format!("not completed: external id {} ({at})", external_id(seq)));
+            }
             for (_, p) in s.pending.drain() {
                 if let Some(w) = p.waiter {
                     let _ = w.send(());
@@ -302,7 +320,16 @@ mod tests {
         t.submit_failed(failed, "refused".into());
         let out = t.finish();
         assert_eq!((out.lost, out.unanswered, out.rec.errors), (1, 1, 1));
-        assert_eq!(out.rec.error_samples, vec!["refused".to_owned()]);
+        assert_eq!(
+            out.rec.error_samples,
+            vec![
+                "refused".to_owned(),
+                format!(
+                    "not completed: external id {} (never invited)",
+                    external_id(acked)
+                )
+            ]
+        );
     }
 
     #[test]

@@ -88,7 +88,11 @@ fn held_state(state: InteractionState) -> bool {
 impl Engine {
     /// Removes a live interaction from every derived structure before a change.
     pub(crate) fn unindex_slot(&mut self, slot: Slot) {
-        self.views.unindex(&self.process, &mut self.live, slot);
+        if self.views.unindex(&self.process, &mut self.live, slot) {
+            // A view's in-flight limit has room again (unless the change counts it back in):
+            // a strategy pull held because of that limit is worth retrying.
+            self.work_epoch += 1;
+        }
         let Some(ix) = self.live.get(slot) else { return };
         if let Some((key, media)) = self.delivery.held.remove(&ix.id) {
             let id = ix.id.clone();

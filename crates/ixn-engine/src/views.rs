@@ -148,9 +148,13 @@ impl ViewIndexes {
         }
     }
 
-    /// Removes everything [`ViewIndexes::index`] derived for one interaction.
-    pub fn unindex(&mut self, process: &ProcessIndex, live: &mut LiveSet, slot: Slot) {
-        let Some(entry) = live.entry_mut(slot) else { return };
+    /// Removes everything [`ViewIndexes::index`] derived for one interaction. Returns whether
+    /// it counted against a view's in-flight limit (which now has room for one more).
+    pub fn unindex(&mut self, process: &ProcessIndex, live: &mut LiveSet, slot: Slot) -> bool {
+        let Some(entry) = live.entry_mut(slot) else {
+            return false;
+        };
+        let freed = entry.in_flight_counted;
         let ix = &entry.ix;
         if let (Some(c), Some(q)) = (entry.counted.take(), &ix.queue)
             && let Some(counts) = self.queue_counts.get_mut(&(ix.tenant.clone(), q.clone()))
@@ -192,6 +196,7 @@ impl ViewIndexes {
                 view.frozen.remove(&slot);
             }
         }
+        freed
     }
 
     /// Hides an indexed interaction from view `v` until `until` (freeze-interval).

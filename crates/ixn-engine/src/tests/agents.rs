@@ -4,7 +4,7 @@
 use ixn_model::{ClientKind, InteractionState as S, Name, Timestamp};
 use ixn_protocol::{
     Accept, AgentLogin, ErrorCode, InviteOutcome, LeaveInteraction, MediaLogin, Pull, Reject, Request,
-    RouteInteraction, RouteTarget, SelectionPolicy, ServerMessage, Transfer,
+    RouteInteraction, RouteTarget, SelectionPolicy, ServerMessage, StopProcessing, Transfer,
 };
 
 use super::clients::*;
@@ -286,9 +286,30 @@ fn routing_respects_capacity_and_policy() {
         pulled.is_empty(),
         "max-in-flight 4 of submitter s1 reached: {pulled:?}"
     );
-    let _ = e;
     let err = f.fails(&router(), route(&d, RouteTarget::default()));
     assert_eq!(err.code, ErrorCode::InvalidState);
+    // Room under max-in-flight is new work for a pull held because of the limit: the stop
+    // changes the work epoch (held pulls are retried on it), and the pull now takes the e-mail.
+    f.ok(
+        &desk(41, "ann"),
+        Request::Accept(Accept {
+            interaction_id: a.clone(),
+        }),
+    );
+    let before = f.eng.work_epoch();
+    f.ok(
+        &desk(41, "ann"),
+        Request::StopProcessing(StopProcessing {
+            interaction_id: a,
+            reason: None,
+        }),
+    );
+    assert!(
+        f.eng.work_epoch() > before,
+        "a stop freeing max-in-flight room wakes held pulls"
+    );
+    let pulled = pulled_ids(&f.ok(&router(), Request::Pull(Pull::for_strategy("main", 1, None))));
+    assert_eq!(pulled, [e]);
     f.eng.check_invariants(f.now);
 }
 
@@ -374,7 +395,7 @@ fn accept_reject_and_never_reoffer() {
     );
     f.ok(
         &desk(42, "bob"),
-        Request::StopProcessing(ixn_protocol::StopProcessing {
+        Request::StopProcessing(StopProcessing {
             interaction_id: a.clone(),
             reason: None,
         }),
