@@ -36,11 +36,17 @@ pub struct RouterConfig {
 }
 
 impl RouterConfig {
-    /// A router of one server with every default (what `ixn serve` runs in process).
+    /// A router of one server with every default.
     pub fn single(server: RouterServer) -> RouterConfig {
+        Self::with_defaults(vec![server])
+    }
+
+    /// A router of these servers with every default (`ixn serve` runs one in process with no
+    /// server entry: it connects through `ixn_server::LocalConnector` instead).
+    pub fn with_defaults(servers: Vec<RouterServer>) -> RouterConfig {
         RouterConfig {
             node: DEFAULT_NODE.to_owned(),
-            servers: vec![server],
+            servers,
             pull_batch: DEFAULT_PULL_BATCH,
             pull_after_error_s: DEFAULT_PULL_AFTER_ERROR_S,
             strategies: None,

@@ -89,8 +89,8 @@ impl Engine {
     /// Removes a live interaction from every derived structure before a change.
     pub(crate) fn unindex_slot(&mut self, slot: Slot) {
         if self.views.unindex(&self.process, &mut self.live, slot) {
-            // A view's in-flight limit has room again (unless the change counts it back in):
-            // a strategy pull held because of that limit is worth retrying.
+            // A reached in-flight limit has room again (unless the change counts the
+            // interaction back in): a strategy pull held because of it is worth retrying.
             self.work_epoch += 1;
         }
         let Some(ix) = self.live.get(slot) else { return };

@@ -21,6 +21,9 @@ pub(crate) struct ViewDef {
     pub enabled: bool,
     /// Seconds an interaction returned to the queue stays invisible to this view.
     pub freeze_interval_s: u32,
+    /// The smallest in-flight limit on this view: its own `limit` or a submitter's
+    /// `max-in-flight` (`u32::MAX` when none). Below it no pull is held by a limit.
+    pub in_flight_cap: u32,
 }
 
 /// One submitter feeding a strategy.
@@ -70,7 +73,14 @@ impl ProcessIndex {
                 limit: v.limit,
                 enabled: v.enabled,
                 freeze_interval_s: v.freeze_interval_s,
+                in_flight_cap: if v.limit > 0 { v.limit } else { u32::MAX },
             });
+        }
+        for s in &bp.submitters {
+            if let Some(&v) = view_ids.get(&(n(&s.tenant), n(&s.view))) {
+                let cap = &mut views[v as usize].in_flight_cap;
+                *cap = (*cap).min(s.max_in_flight);
+            }
         }
         ProcessIndex {
             media_types: bp.media_types.iter().map(|m| n(&m.name)).collect(),

@@ -149,12 +149,13 @@ impl ViewIndexes {
     }
 
     /// Removes everything [`ViewIndexes::index`] derived for one interaction. Returns whether
-    /// it counted against a view's in-flight limit (which now has room for one more).
+    /// that made room under an in-flight limit that was reached (a pull held by the limit is
+    /// worth retrying).
     pub fn unindex(&mut self, process: &ProcessIndex, live: &mut LiveSet, slot: Slot) -> bool {
         let Some(entry) = live.entry_mut(slot) else {
             return false;
         };
-        let freed = entry.in_flight_counted;
+        let mut freed = false;
         let ix = &entry.ix;
         if let (Some(c), Some(q)) = (entry.counted.take(), &ix.queue)
             && let Some(counts) = self.queue_counts.get_mut(&(ix.tenant.clone(), q.clone()))
@@ -165,8 +166,15 @@ impl ViewIndexes {
             }
         }
         if entry.in_flight_counted {
-            if let Some(v) = entry.in_flight_view.and_then(|v| self.views.get_mut(v as usize)) {
-                v.in_flight = v.in_flight.saturating_sub(1);
+            if let Some(v) = entry.in_flight_view {
+                let cap = process
+                    .views
+                    .get(v as usize)
+                    .map_or(u32::MAX, |d| d.in_flight_cap);
+                if let Some(view) = self.views.get_mut(v as usize) {
+                    freed = view.in_flight >= cap;
+                    view.in_flight = view.in_flight.saturating_sub(1);
+                }
             }
             entry.in_flight_counted = false;
         }

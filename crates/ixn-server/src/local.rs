@@ -56,20 +56,8 @@ impl LocalConnector {
                 "ESP servers connect over WebSocket",
             ));
         }
-        let ctx = crate::session::register(shared, reg)?;
-        shared.kpi.request("RequestRegisterClient");
         let (tx, rx) = mpsc::unbounded_channel::<WsOut>();
-        let registered = shared
-            .core
-            .send(CoreMsg::Register {
-                ctx: ctx.clone(),
-                tx: tx.clone(),
-                notify_properties_changed: reg.notify_properties_changed,
-            })
-            .await;
-        if registered.is_err() {
-            return Err(ProtocolError::of(ErrorCode::ShuttingDown));
-        }
+        let ctx = crate::session::attach(shared, reg, &tx).await?;
         tracing::debug!(application = %ctx.application, kind = %ctx.kind, "in-process client registered");
         let pending: Pending = Arc::new(std::sync::Mutex::new(Some(HashMap::new())));
         let (events_tx, events) = mpsc::unbounded_channel();

@@ -89,17 +89,8 @@ pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>) {
             }
         };
         match (&ctx, env.request) {
-            (None, Request::RegisterClient(r)) => match register(&shared, &r) {
+            (None, Request::RegisterClient(r)) => match attach(&shared, &r, &tx).await {
                 Ok(c) => {
-                    shared.kpi.request("RequestRegisterClient");
-                    let _ = shared
-                        .core
-                        .send(CoreMsg::Register {
-                            ctx: c.clone(),
-                            tx: tx.clone(),
-                            notify_properties_changed: r.notify_properties_changed,
-                        })
-                        .await;
                     if c.kind == ClientKind::EspServer {
                         let (app_type, services) = (r.app_type.clone(), r.services.clone());
                         shared.esp.register(&c, app_type, services, tx.clone()).await;
@@ -154,8 +145,29 @@ fn reject(shared: &Shared, tx: &mpsc::UnboundedSender<WsOut>, reference_id: Opti
     let _ = tx.send(WsOut::Message(ServerMessage::error(reference_id, &e)));
 }
 
+/// Checks a registration and announces the connection to the core, which then sends its
+/// answers and notifications to `tx` (WebSocket sessions and in-process connections alike).
+pub(crate) async fn attach(
+    shared: &Shared,
+    r: &RegisterClient,
+    tx: &mpsc::UnboundedSender<WsOut>,
+) -> Result<ClientCtx, ProtocolError> {
+    let ctx = register(shared, r)?;
+    shared.kpi.request("RequestRegisterClient");
+    shared
+        .core
+        .send(CoreMsg::Register {
+            ctx: ctx.clone(),
+            tx: tx.clone(),
+            notify_properties_changed: r.notify_properties_changed,
+        })
+        .await
+        .map_err(|_| ProtocolError::of(ErrorCode::ShuttingDown))?;
+    Ok(ctx)
+}
+
 /// Checks a registration against the configured applications.
-pub(crate) fn register(shared: &Shared, r: &RegisterClient) -> Result<ClientCtx, ProtocolError> {
+fn register(shared: &Shared, r: &RegisterClient) -> Result<ClientCtx, ProtocolError> {
     let config = shared.config();
     let app = config
         .process

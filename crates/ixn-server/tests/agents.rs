@@ -4,32 +4,11 @@ mod support;
 
 use std::time::Duration;
 
-use ixn_client::Registration;
-use ixn_model::ClientKind;
 use ixn_protocol::{
-    Accept, AgentLogin, GetAgents, InviteOutcome, MediaLogin, Pull, Request, RouteInteraction, RouteTarget,
-    ServerMessage,
+    Accept, GetAgents, InviteOutcome, Pull, Request, RouteInteraction, RouteTarget, ServerMessage,
 };
 use serde_json::json;
 use support::*;
-
-fn desktop(agent: &str) -> Registration {
-    let mut reg = Registration::new("acme-agent", ClientKind::AgentDesktop, api_key("acme-agent"));
-    reg.agent_id = Some(agent.to_owned());
-    reg
-}
-
-fn login() -> Request {
-    Request::AgentLogin(AgentLogin {
-        place: None,
-        media: vec![MediaLogin {
-            media_type: "chat".into(),
-            ready: true,
-            reason: None,
-        }],
-        reason: None,
-    })
-}
 
 /// The next pushed event matching `want`, skipping others (bounded by DEADLINE).
 async fn next_matching(client: &ixn_client::Client, want: impl Fn(&ServerMessage) -> bool) -> ServerMessage {

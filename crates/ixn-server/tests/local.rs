@@ -6,11 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use ixn_client::Registration;
 use ixn_model::ClientKind;
 use ixn_protocol::{
-    Accept, AgentLogin, InviteOutcome, MediaLogin, Pull, RegisterClient, Request, RouteInteraction,
-    RouteTarget, ServerMessage, StopProcessing,
+    Accept, InviteOutcome, Pull, RegisterClient, Request, RouteInteraction, RouteTarget, ServerMessage,
+    StopProcessing,
 };
 use serde_json::json;
 use support::*;
@@ -26,6 +25,20 @@ fn registration(application: &str, key: String) -> RegisterClient {
         app_type: None,
         services: Vec::new(),
     }
+}
+
+/// `acme-router` connected in process.
+async fn local_router(
+    app: &TestApp,
+) -> (
+    ixn_server::LocalConnection,
+    mpsc::UnboundedReceiver<ServerMessage>,
+) {
+    app.server()
+        .local_connector()
+        .connect(&registration("acme-router", api_key("acme-router")))
+        .await
+        .expect("router registers")
 }
 
 async fn answer(conn: &ixn_server::LocalConnection, request: Request) -> ServerMessage {
@@ -90,27 +103,10 @@ async fn registration_is_checked_like_a_websocket_client() {
 async fn an_in_process_router_routes_and_hears_outcomes() {
     let app = spawn_app().await;
     let media = app.client("acme-media").await;
-    let mut reg = Registration::new("acme-agent", ClientKind::AgentDesktop, api_key("acme-agent"));
-    reg.agent_id = Some("ann".into());
-    let ann = app.client_with(reg).await;
-    ann.call(Request::AgentLogin(AgentLogin {
-        place: None,
-        media: vec![MediaLogin {
-            media_type: "chat".into(),
-            ready: true,
-            reason: None,
-        }],
-        reason: None,
-    }))
-    .await
-    .expect("login");
+    let ann = app.client_with(desktop("ann")).await;
+    ann.call(login()).await.expect("login");
 
-    let (router, mut events) = app
-        .server()
-        .local_connector()
-        .connect(&registration("acme-router", api_key("acme-router")))
-        .await
-        .expect("router registers");
+    let (router, mut events) = local_router(&app).await;
     assert!(router.client_id() > 0);
     // The held pull is answered when the submit (over WebSocket) is durable.
     let held = router
@@ -179,12 +175,7 @@ async fn dropping_an_in_process_router_returns_its_interactions() {
     let app = spawn_app().await;
     let media = app.client("acme-media").await;
     let id = submit(&media, "inbound", 1, json!({})).await;
-    let (router, _events) = app
-        .server()
-        .local_connector()
-        .connect(&registration("acme-router", api_key("acme-router")))
-        .await
-        .expect("router registers");
+    let (router, _events) = local_router(&app).await;
     let pulled = answer(
         &router,
         Request::Pull(Pull {

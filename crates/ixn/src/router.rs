@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use ixn_config::{Application, Config, RouterConfig, RouterServer};
+use ixn_config::{Application, Config, RouterConfig};
 use ixn_model::ClientKind;
 use ixn_protocol::{RegisterClient, Request, ServerMessage};
 use ixn_router::{BoxFuture, Connected, Connector, Link, LinkClosed, Router, ServerSpec};
@@ -56,14 +56,8 @@ pub fn serve_router_application() -> (Application, String) {
 /// key), but talks to the server in process: the same requests and answers, without JSON and
 /// loopback TCP in between.
 pub fn start_serve_router(config: &Config, server: LocalConnector, key: &str) -> anyhow::Result<Router> {
-    // Pull settings and node name of a one-server router; the connection is the spec below.
-    let router_config = RouterConfig::single(RouterServer {
-        url: "in-process".to_owned(),
-        application: SERVE_ROUTER_APP.to_owned(),
-        api_key: key.to_owned(),
-        tls_ca_file: None,
-        tenant: "default".to_owned(),
-    });
+    // Default pull settings and node name; the one connection is the spec below.
+    let router_config = RouterConfig::with_defaults(Vec::new());
     let spec = ServerSpec {
         connector: Arc::new(InProcess {
             server,

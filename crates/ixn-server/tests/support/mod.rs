@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use ixn_client::{Client, ClientError, Registration, RestClient, TlsOptions};
 use ixn_config::ClientKind;
-use ixn_protocol::{GetQueues, Ping, Request, ServerMessage, Submit};
+use ixn_protocol::{AgentLogin, GetQueues, MediaLogin, Ping, Request, ServerMessage, Submit};
 use ixn_server::{RunningServer, ServerOptions};
 use serde_json::{Value as Json, json};
 use tempfile::TempDir;
@@ -465,4 +465,24 @@ pub async fn assert_no_event(client: &Client) {
     if let Some(e) = client.next_event(Duration::ZERO).await {
         panic!("unexpected event {e:?}");
     }
+}
+
+/// Agent `agent` on the `acme-agent` desktop application.
+pub fn desktop(agent: &str) -> Registration {
+    let mut reg = Registration::new("acme-agent", ClientKind::AgentDesktop, api_key("acme-agent"));
+    reg.agent_id = Some(agent.to_owned());
+    reg
+}
+
+/// Logs the desktop's agent in, ready for chat.
+pub fn login() -> Request {
+    Request::AgentLogin(AgentLogin {
+        place: None,
+        media: vec![MediaLogin {
+            media_type: "chat".into(),
+            ready: true,
+            reason: None,
+        }],
+        reason: None,
+    })
 }
