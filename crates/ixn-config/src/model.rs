@@ -38,6 +38,9 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     /// Largest WebSocket frame or HTTP body accepted, in bytes.
     pub max_frame_size: usize,
+    /// Whether reporting events are kept in the outbox while no event logger is configured
+    /// (for a logger added later); otherwise they go only to subscribed clients.
+    pub keep_events_without_loggers: bool,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +53,7 @@ impl Default for ServerConfig {
             tls_cert: None,
             tls_key: None,
             max_frame_size: defaults::MAX_FRAME_SIZE,
+            keep_events_without_loggers: false,
         }
     }
 }

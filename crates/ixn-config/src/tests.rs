@@ -16,6 +16,7 @@ node-id = 7
 tls-cert = "cert.pem"
 tls-key = "key.pem"
 max-frame-size = 2097152
+keep-events-without-loggers = true
 
 [settings]
 collect-request-counters = true
@@ -192,6 +193,7 @@ fn full_example_parses_with_every_value() {
     );
     assert_eq!(s.data_dir.as_deref(), Some(Path::new("/var/lib/ixn")));
     assert_eq!((s.node_id, s.max_frame_size), (7, 2 << 20));
+    assert!(s.keep_events_without_loggers);
     assert_eq!(s.tls_cert.as_deref(), Some(Path::new("cert.pem")));
     assert_eq!(s.tls_key.as_deref(), Some(Path::new("key.pem")));
 
@@ -350,7 +352,7 @@ fn each_error_kind_is_reported_at_its_value() {
         ("[server]\nlisten = \"x:1\"\nlisten = \"y:2\"\n".into(), 3, "TOML syntax"),
         ("queue = 1\n".into(), 1, "top level: unknown key queue (did you mean queues?)"),
         ("[settings]\ndelivering-timout = 5\n".into(), 2, "unknown key delivering-timout (did you mean delivering-timeout?)"),
-        ("[server]\nzzz = 1\n".into(), 2, "[server]: unknown key zzz (known keys: data-dir, listen, max-frame-size"),
+        ("[server]\nzzz = 1\n".into(), 2, "[server]: unknown key zzz (known keys: data-dir, keep-events-without-loggers, listen, max-frame-size"),
         ("[settings]\ndelivering-timeout = \"30\"\n".into(), 2, "delivering-timeout must be an integer, not a string"),
         ("[settings]\ndelivering-timeout = 0\n".into(), 2, "[settings]: delivering-timeout = 0 is out of range 1..86400 seconds (default 30)"),
         ("[settings]\n\nrouting-timeout = 10\n".into(), 3, "routing-timeout = 10 is out of range 20..525600 minutes (default 720)"),

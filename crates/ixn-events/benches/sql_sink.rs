@@ -103,7 +103,7 @@ fn bench_pipeline(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     // Smaller than one round (20,000): the window refuses it, the logger reads the outbox.
     cfg.max_queue_size = 10_000;
     let reporting = rt
-        .block_on(Reporting::start(std::slice::from_ref(&cfg), store.clone()))
+        .block_on(Reporting::start(std::slice::from_ref(&cfg), false, store.clone()))
         .expect("start");
     let next = AtomicU64::new(1);
     let mut group = c.benchmark_group("pipeline");

@@ -2,8 +2,11 @@
 //! committed batch, trims the outbox up to the lowest cursor confirmed by every logger, samples
 //! status and metrics, and stops the loggers at shutdown.
 //!
-//! With no logger configured the outbox is kept whole (as before loggers existed): a logger
-//! added later starts at the oldest event still kept and so delivers the whole history.
+//! With no logger configured nothing reads the outbox, so by default it keeps nothing: the
+//! server does not store events at all (they still reach subscribed clients) and an outbox left
+//! from an earlier run is emptied at start. With `keep-events-without-loggers` it is kept whole
+//! instead: a logger added later starts at the oldest event still kept and so delivers the whole
+//! history.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +39,8 @@ struct Inner {
     last_seq: AtomicU64,
     /// Everything up to here was deleted from the outbox.
     trimmed: AtomicU64,
+    /// Whether committed events are stored in the outbox (see [`Reporting::keeps_events`]).
+    keeps: bool,
     confirmed: Arc<Notify>,
     shutdown: watch::Sender<bool>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -48,27 +53,43 @@ struct LoggerHandle {
 }
 
 impl Reporting {
-    /// Starts every configured logger with the sink its configuration names.
-    pub async fn start(loggers: &[LoggerConfig], store: Arc<dyn Store>) -> Result<Reporting, StoreError> {
+    /// Starts every configured logger with the sink its configuration names. With none,
+    /// `keep_without_loggers` decides whether the outbox keeps events (see the module docs).
+    pub async fn start(
+        loggers: &[LoggerConfig],
+        keep_without_loggers: bool,
+        store: Arc<dyn Store>,
+    ) -> Result<Reporting, StoreError> {
         let with_sinks = loggers
             .iter()
             .map(|cfg| (cfg.clone(), crate::sinks::build(&cfg.sink, cfg)))
             .collect();
-        Self::start_with_sinks(with_sinks, store).await
+        Self::start_with_sinks(with_sinks, keep_without_loggers, store).await
     }
 
     /// Starts loggers with the given sinks (tests and embedders bring their own).
     pub async fn start_with_sinks(
         loggers: Vec<(LoggerConfig, Box<dyn Sink>)>,
+        keep_without_loggers: bool,
         store: Arc<dyn Store>,
     ) -> Result<Reporting, StoreError> {
+        let keeps = keep_without_loggers || !loggers.is_empty();
         let last_seq = store.last_event_seq().await?;
         // A logger that never ran starts at the oldest event still kept.
-        let oldest_kept = store
+        let mut oldest_kept = store
             .outbox_read(0, 1)
             .await?
             .first()
             .map_or(last_seq, |e| e.seq - 1);
+        if !keeps && oldest_kept < last_seq {
+            let deleted = store.outbox_delete_upto(last_seq).await?;
+            tracing::info!(
+                deleted,
+                "no event logger is configured: the reporting events kept in the outbox are deleted \
+                 (set keep-events-without-loggers in [server] to keep them for a logger added later)"
+            );
+            oldest_kept = last_seq;
+        }
         let (shutdown, shutdown_rx) = watch::channel(false);
         let confirmed = Arc::new(Notify::new());
         let mut handles = Vec::new();
@@ -99,6 +120,7 @@ impl Reporting {
                 loggers: handles,
                 last_seq: AtomicU64::new(last_seq),
                 trimmed: AtomicU64::new(oldest_kept),
+                keeps,
                 confirmed,
                 shutdown,
                 tasks: std::sync::Mutex::new(Vec::new()),
@@ -110,6 +132,20 @@ impl Reporting {
             *t = tasks;
         }
         Ok(reporting)
+    }
+
+    /// Whether committed reporting events must be written to the outbox: some logger will read
+    /// them, or `keep-events-without-loggers` asks to keep them. When not, the server commits
+    /// only how far the sequence went, and reports [`Reporting::skipped`] instead of feeding.
+    pub fn keeps_events(&self) -> bool {
+        self.inner.keeps
+    }
+
+    /// Records that events up to `seq` were committed without being stored (see
+    /// [`Reporting::keeps_events`]), so the status shows an empty outbox at the right sequence.
+    pub fn skipped(&self, seq: u64) {
+        self.inner.last_seq.fetch_max(seq, Ordering::Relaxed);
+        self.inner.trimmed.fetch_max(seq, Ordering::Relaxed);
     }
 
     /// Hands over the events of one committed batch (in sequence order).

@@ -123,6 +123,7 @@ async fn every_event_once_in_order_through_outage_overflow_and_restart() {
             (logger("slow"), Box::new(slow.clone())),
             (filtered, Box::new(queue_only.clone())),
         ],
+        false,
         store.clone(),
     )
     .await
@@ -159,10 +160,13 @@ async fn every_event_once_in_order_through_outage_overflow_and_restart() {
 
     // Restart: loggers resume after their saved cursors; only new events are delivered.
     let again = Recorder::default();
-    let reporting =
-        Reporting::start_with_sinks(vec![(logger("fast"), Box::new(again.clone()))], store.clone())
-            .await
-            .expect("restart");
+    let reporting = Reporting::start_with_sinks(
+        vec![(logger("fast"), Box::new(again.clone()))],
+        false,
+        store.clone(),
+    )
+    .await
+    .expect("restart");
     let more = common::run_of_events(5, all.len() as u64 + 1);
     commit_and_feed(store.as_ref(), &reporting, &more, 3).await;
     let more_seqs: Vec<u64> = more.iter().map(|e| e.seq).collect();
@@ -175,7 +179,7 @@ async fn a_new_logger_starts_at_the_oldest_event_kept_and_shutdown_flushes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open_store(&dir).await;
     // Events committed while no logger runs stay in the outbox.
-    let none = Reporting::start_with_sinks(vec![], store.clone())
+    let none = Reporting::start_with_sinks(vec![], true, store.clone())
         .await
         .expect("start");
     let events = common::run_of_events(10, 1);
@@ -187,7 +191,7 @@ async fn a_new_logger_starts_at_the_oldest_event_kept_and_shutdown_flushes() {
     let mut cfg = logger("late");
     cfg.batch_size = 5000;
     cfg.storing_timeout_ms = 60_000;
-    let reporting = Reporting::start_with_sinks(vec![(cfg, Box::new(rec.clone()))], store.clone())
+    let reporting = Reporting::start_with_sinks(vec![(cfg, Box::new(rec.clone()))], false, store.clone())
         .await
         .expect("start");
     // The batch is neither full nor due: shutdown writes it.
@@ -202,4 +206,45 @@ async fn a_new_logger_starts_at_the_oldest_event_kept_and_shutdown_flushes() {
             .as_deref(),
         Some(all.len().to_string().as_str())
     );
+}
+
+#[tokio::test]
+async fn without_a_logger_the_outbox_keeps_nothing_unless_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_store(&dir).await;
+    // Kept while asked for.
+    let keeping = Reporting::start_with_sinks(vec![], true, store.clone())
+        .await
+        .expect("start");
+    assert!(keeping.keeps_events());
+    let events = common::run_of_events(6, 1);
+    commit_and_feed(store.as_ref(), &keeping, &events, 3).await;
+    keeping.shutdown().await;
+    let last = events.len() as u64;
+    assert_eq!(store.outbox_read(0, 100).await.expect("read").len() as u64, last);
+
+    // Not asked: what an earlier run kept is deleted at start, and the status says so; the
+    // sequence survives the deletion.
+    let plain = Reporting::start_with_sinks(vec![], false, store.clone())
+        .await
+        .expect("start");
+    assert!(!plain.keeps_events());
+    assert!(store.outbox_read(0, 100).await.expect("read").is_empty());
+    assert_eq!(store.last_event_seq().await.expect("seq"), last);
+    assert_eq!(plain.status().outbox_depth, 0);
+    plain.skipped(last + 3);
+    let status = plain.status();
+    assert_eq!((status.last_seq, status.outbox_depth), (last + 3, 0));
+    plain.shutdown().await;
+
+    // A configured logger always keeps events until it confirmed them.
+    let with_logger = Reporting::start_with_sinks(
+        vec![(logger("any"), Box::new(Recorder::default()))],
+        false,
+        store.clone(),
+    )
+    .await
+    .expect("start");
+    assert!(with_logger.keeps_events());
+    with_logger.shutdown().await;
 }

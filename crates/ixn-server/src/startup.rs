@@ -194,9 +194,13 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<RunningServer> {
     );
 
     // 3. Event loggers, then core and writer.
-    let reporting = ixn_events::Reporting::start(&config.loggers, store.clone())
-        .await
-        .context("starting the event loggers")?;
+    let reporting = ixn_events::Reporting::start(
+        &config.loggers,
+        config.server.keep_events_without_loggers,
+        store.clone(),
+    )
+    .await
+    .context("starting the event loggers")?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (core_tx, core_rx) = mpsc::channel(65_536);
     let (job_tx, job_rx) = mpsc::channel(1);

@@ -53,6 +53,9 @@ pub(crate) struct Job {
     pub releases: Vec<(Dest, WsOut)>,
 }
 
+/// The meta key holding the highest reporting sequence committed (see `Store::last_event_seq`).
+const LAST_EVENT_SEQ: &str = "last_event_seq";
+
 /// A reporting event as the outbox stores it.
 fn outbox_event(e: &ReportingEvent) -> OutboxEvent {
     OutboxEvent {
@@ -87,7 +90,20 @@ pub(crate) async fn run(
     done: mpsc::UnboundedSender<u64>,
 ) {
     while let Some(mut job) = jobs.recv().await {
-        job.batch.events = job.events.iter().map(outbox_event).collect();
+        // Events are stored when someone will read them (a logger, or the operator's choice to
+        // keep them); otherwise only how far the sequence went, so it never repeats.
+        let keep = shared.reporting.keeps_events();
+        let mut encoded: Vec<OutboxEvent> = if keep || !job.subscribers.is_empty() {
+            job.events.iter().map(outbox_event).collect()
+        } else {
+            Vec::new()
+        };
+        let last_seq = job.events.last().map(|e| e.seq);
+        if keep {
+            job.batch.events = std::mem::take(&mut encoded);
+        } else if let Some(seq) = last_seq {
+            job.batch.meta.push((LAST_EVENT_SEQ.to_owned(), seq.to_string()));
+        }
         if !job.batch.is_empty() {
             commit_until_durable(&shared, &job.batch).await;
         }
@@ -96,8 +112,9 @@ pub(crate) async fn run(
             deliver(dest, out);
         }
         // Then its events, to the connections subscribed to their tenant.
+        let stored = if keep { &job.batch.events } else { &encoded };
         if !job.subscribers.is_empty() {
-            for (e, stored) in job.events.iter().zip(&job.batch.events) {
+            for (e, stored) in job.events.iter().zip(stored) {
                 let text: Arc<str> = Arc::from(format!(
                     r#"{{"event":"EventReporting","record":{}}}"#,
                     stored.payload
@@ -108,7 +125,11 @@ pub(crate) async fn run(
             }
         }
         // Durable now: the event loggers may deliver these events.
-        shared.reporting.feed(job.batch.events);
+        if keep {
+            shared.reporting.feed(job.batch.events);
+        } else if let Some(seq) = last_seq {
+            shared.reporting.skipped(seq);
+        }
         let _ = done.send(job.number);
     }
 }

@@ -290,7 +290,12 @@ fn reporting_record(msg: ServerMessage) -> ixn_protocol::ReportingEvent {
 
 #[tokio::test]
 async fn each_step_is_a_durable_reporting_event() {
-    let mut app = spawn_app().await;
+    // No logger is configured: the outbox keeps the events only when asked to.
+    let mut app = spawn_app_with(AppOptions {
+        server: "keep-events-without-loggers = true".into(),
+        ..AppOptions::default()
+    })
+    .await;
     let reports = app.client("acme-reporting").await;
     assert!(matches!(
         reports.call(Request::Subscribe(Subscribe {})).await,

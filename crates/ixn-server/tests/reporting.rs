@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use ixn_protocol::{CustomReporting, ReportingEvent, Request, ServerMessage, StopProcessing};
 use serde_json::{Value as Json, json};
-use support::{AppOptions, DEADLINE, api_key, spawn_app_with, submit};
+use support::{AppOptions, DEADLINE, api_key, next_event, spawn_app, spawn_app_with, submit};
 
 /// A webhook receiver that answers 500 while `down`.
 #[derive(Default)]
@@ -256,4 +256,72 @@ max-retries = 0
     let unique_after: BTreeSet<u64> = after.iter().map(|r| r.0).collect();
     assert_eq!(unique_after.len(), after.len());
     app.stop().await;
+}
+
+/// The sequence numbers of the next `n` reporting events pushed to a subscribed client.
+async fn live_seqs(client: &ixn_client::Client, n: usize) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    while seqs.len() < n {
+        if let ServerMessage::EventReporting { record } = next_event(client).await {
+            seqs.push(record.seq);
+        }
+    }
+    seqs
+}
+
+/// Events in the store's outbox and its last sequence (opening the store applies its commit log).
+async fn stored_events(path: &std::path::Path) -> (usize, u64) {
+    use ixn_store::Store;
+    let store = ixn_store::sqlite::SqliteStore::open(path)
+        .await
+        .expect("open the store");
+    let outbox = store.outbox_read(0, 10_000).await.expect("read the outbox");
+    (outbox.len(), store.last_event_seq().await.expect("last sequence"))
+}
+
+#[tokio::test]
+async fn without_a_logger_events_reach_subscribers_only_and_sequences_never_repeat() {
+    let mut app = spawn_app().await;
+    let reports = app.client("acme-reporting").await;
+    reports
+        .call(Request::Subscribe(ixn_protocol::Subscribe {}))
+        .await
+        .expect("subscribe");
+    let media = app.client("acme-media").await;
+    submit(&media, "inbound", 0, json!({})).await;
+    // Submitted and placed in the queue.
+    let first = live_seqs(&reports, 2).await;
+    assert!(first.windows(2).all(|w| w[0] < w[1]), "{first:?}");
+    let (_, status) = status(&app, "acme-admin").await;
+    assert_eq!(status["outbox_depth"], json!(0), "{status}");
+    assert_eq!(status["last_seq"], json!(first[1]), "{status}");
+    drop((reports, media));
+
+    // Nothing was stored but how far the sequence went; after a restart it goes on from there.
+    app.stop().await;
+    assert_eq!(stored_events(&app.db_path).await, (0, first[1]));
+    app.restart().await;
+    let reports = app.client("acme-reporting").await;
+    reports
+        .call(Request::Subscribe(ixn_protocol::Subscribe {}))
+        .await
+        .expect("subscribe");
+    let media = app.client("acme-media").await;
+    submit(&media, "inbound", 0, json!({})).await;
+    let second = live_seqs(&reports, 2).await;
+    assert_eq!(second, vec![first[1] + 1, first[1] + 2]);
+    drop((reports, media));
+    app.stop().await;
+    assert_eq!(stored_events(&app.db_path).await, (0, second[1]));
+
+    // Asked to keep them, the outbox holds every event of the next run.
+    let text = std::fs::read_to_string(&app.config_path).expect("read the configuration");
+    let text = text.replacen("[server]\n", "[server]\nkeep-events-without-loggers = true\n", 1);
+    std::fs::write(&app.config_path, text).expect("write the configuration");
+    app.restart().await;
+    let media = app.client("acme-media").await;
+    submit(&media, "inbound", 0, json!({})).await;
+    drop(media);
+    app.stop().await;
+    assert_eq!(stored_events(&app.db_path).await, (2, second[1] + 2));
 }
