@@ -156,6 +156,8 @@ async fn connect(
 ) -> anyhow::Result<Client> {
     let mut reg = Registration::new(&app.application, kind, &app.api_key);
     reg.agent_id = agent;
+    // The bench needs the interaction's id from an acknowledgement, never the whole interaction.
+    reg.brief_acks = true;
     let mut c = Client::connect(url, reg, &TlsOptions::default())
         .await
         .with_context(|| format!("connecting {} to {url}", app.application))?;

@@ -22,6 +22,8 @@ pub struct Registration {
     pub api_key: String,
     pub agent_id: Option<String>,
     pub notify_properties_changed: bool,
+    /// Acknowledgements carry the interaction id only (see RequestRegisterClient).
+    pub brief_acks: bool,
     /// ESP servers: the application type they serve.
     pub app_type: Option<String>,
     /// ESP servers: the services they offer (empty: any).
@@ -36,6 +38,7 @@ impl Registration {
             api_key: api_key.into(),
             agent_id: None,
             notify_properties_changed: false,
+            brief_acks: false,
             app_type: None,
             services: Vec::new(),
         }
@@ -134,6 +137,7 @@ impl Client {
                 api_key: reg.api_key,
                 agent_id: reg.agent_id,
                 notify_properties_changed: reg.notify_properties_changed,
+                brief_acks: reg.brief_acks,
                 app_type: reg.app_type,
                 services: reg.services,
             }))

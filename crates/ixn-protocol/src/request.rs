@@ -95,6 +95,10 @@ requests! {
         /// A media server asks to receive EventPropertiesChanged for interactions it submitted.
         #[serde(default)]
         notify_properties_changed: bool,
+        /// EventAck answers to this connection carry the interaction id only, not the whole
+        /// interaction (less to encode, send and parse for clients that do not need it).
+        #[serde(default)]
+        brief_acks: bool,
         /// ESP servers: the application type they serve requests for by type.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         app_type: Option<String>,

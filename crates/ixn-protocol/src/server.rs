@@ -239,6 +239,23 @@ impl ServerMessage {
         }
     }
 
+    /// The same answer for a client that registered with `brief_acks`: an EventAck without the
+    /// interaction (its id stays); any other message unchanged.
+    pub fn brief(self) -> ServerMessage {
+        match self {
+            ServerMessage::EventAck {
+                reference_id,
+                interaction_id,
+                interaction: Some(_),
+            } => ServerMessage::EventAck {
+                reference_id,
+                interaction_id,
+                interaction: None,
+            },
+            other => other,
+        }
+    }
+
     /// The request this answers, or `None` for a pushed event.
     pub fn reference_id(&self) -> Option<u64> {
         use ServerMessage::*;

@@ -44,6 +44,7 @@ pub(crate) enum CoreMsg {
         ctx: ClientCtx,
         tx: mpsc::UnboundedSender<WsOut>,
         notify_properties_changed: bool,
+        brief_acks: bool,
     },
     Unregister {
         client_id: u64,
@@ -74,6 +75,8 @@ struct SessionEntry {
     ctx: ClientCtx,
     tx: mpsc::UnboundedSender<WsOut>,
     notify_properties_changed: bool,
+    /// EventAck answers go without the interaction (see RequestRegisterClient).
+    brief_acks: bool,
     subscribed: bool,
 }
 
@@ -214,6 +217,7 @@ impl Core {
                 ctx,
                 tx,
                 notify_properties_changed,
+                brief_acks,
             } => {
                 self.sessions.insert(
                     ctx.client_id,
@@ -221,6 +225,7 @@ impl Core {
                         ctx,
                         tx,
                         notify_properties_changed,
+                        brief_acks,
                         subscribed: false,
                     },
                 );
@@ -301,6 +306,8 @@ impl Core {
                 self.route_after(out, after);
                 match result {
                     Ok(m) => {
+                        let brief = self.sessions.get(&ctx.client_id).is_some_and(|s| s.brief_acks);
+                        let m = if brief { m.brief() } else { m };
                         self.release(reply.into_dest(), WsOut::Message(m), after);
                         return;
                     }

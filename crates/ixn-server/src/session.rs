@@ -160,6 +160,7 @@ pub(crate) async fn attach(
             ctx: ctx.clone(),
             tx: tx.clone(),
             notify_properties_changed: r.notify_properties_changed,
+            brief_acks: r.brief_acks,
         })
         .await
         .map_err(|_| ProtocolError::of(ErrorCode::ShuttingDown))?;

@@ -22,6 +22,7 @@ fn registration(application: &str, key: String) -> RegisterClient {
         api_key: key,
         agent_id: None,
         notify_properties_changed: false,
+        brief_acks: false,
         app_type: None,
         services: Vec::new(),
     }

@@ -637,6 +637,39 @@ async fn lifecycle_submit_pull_workbin_pull_stop() {
 }
 
 #[tokio::test]
+async fn brief_acks_carry_the_id_without_the_interaction() {
+    let app = spawn_app().await;
+    let mut reg = TestApp::registration("acme-media");
+    reg.brief_acks = true;
+    let brief = app.client_with(reg).await;
+    let full = app.client("acme-media").await;
+    let to_inbound = || {
+        Request::Submit(Submit {
+            queue: Some("inbound".into()),
+            ..submit_chat()
+        })
+    };
+    let (id, interaction) = match brief.call(to_inbound()).await.expect("submit") {
+        ServerMessage::EventAck {
+            interaction_id: Some(id),
+            interaction,
+            ..
+        } => (id, interaction),
+        other => panic!("submit answered {other:?}"),
+    };
+    assert!(interaction.is_none(), "a brief ack carries no interaction");
+    // The interaction is there all the same, and other connections still get whole acks.
+    assert_eq!(get(&brief, &id).await.state.as_str(), "queued");
+    match full.call(to_inbound()).await.expect("submit") {
+        ServerMessage::EventAck {
+            interaction: Some(ix),
+            ..
+        } => assert_eq!(ix.state.as_str(), "queued"),
+        other => panic!("submit answered {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn property_changes_reach_the_handling_agent_and_a_watching_submitter() {
     let app = spawn_app().await;
     let mut reg = TestApp::registration("acme-media");

@@ -89,6 +89,7 @@ impl Connector for InProcess {
             api_key: self.api_key.clone(),
             agent_id: None,
             notify_properties_changed: false,
+            brief_acks: false,
             app_type: None,
             services: Vec::new(),
         };
