@@ -4,49 +4,42 @@
 //!
 //! ```text
 //! <database>-commits/00000000000000000001.log     segment named after its first record
+//! <database>-commits/spare                        an applied segment kept for reuse
+//! segment := record* end-marker? (anything after the end marker is unused)
 //! record := len:u32 crc:u32 n:u64 body:len bytes  (little-endian; crc32c over n and body)
+//! end-marker := 16 zero bytes
 //! ```
 //!
-//! Segments are zero-filled to their full size before use (a spare is prepared by a background
-//! thread once the current segment is half full, and renamed into place when it is needed), so an
-//! append overwrites allocated blocks and leaves the file's size alone: its `fdatasync` writes
-//! the data only, not the inode as well (one disk write instead of two). Zeros after the last
-//! record are the unused rest of a segment. When no spare is ready a segment starts empty and
-//! grows, which is only slower.
+//! Segments are recycled: once every record of a segment is applied, the segment is renamed
+//! `spare` (one is kept; others are deleted) and becomes the next segment. Its appends then
+//! overwrite allocated blocks and leave the file's size alone, so their `fdatasync` writes the
+//! data only, not the inode as well (one disk write instead of two), and nothing is freed and
+//! allocated again. Every append writes an end marker (a header of zeros) after its record, so
+//! what follows the last record — older records of a recycled file, or nothing — is never read
+//! as records. A segment that is not recycled starts empty and grows, which is only slower.
 //!
 //! A crash can leave the last record of the last segment half written; opening cuts it off
 //! (it was never acknowledged: the commit returns only after the fsync). A damaged record
 //! anywhere else is reported, never skipped.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::thread::JoinHandle;
 
 use crate::StoreError;
 
-/// A segment is closed and a new one started beyond this size; closed segments are deleted
-/// once every record in them is applied.
+/// A segment is closed and a new one started beyond this size; closed segments are recycled
+/// or deleted once every record in them is applied.
 const SEGMENT_BYTES: u64 = 8 << 20;
 /// Bytes of a record before its body.
 const HEADER: usize = 16;
 /// Largest body accepted when reading (a length beyond it is damage, not data).
 const MAX_BODY: usize = 1 << 30;
-/// A zero-filled segment, complete and durable, waiting to be renamed into place.
+/// An applied segment kept for reuse as the next one.
 const SPARE: &str = "spare";
-/// A spare being written (removed at open: an interrupted preparation).
-const SPARE_TMP: &str = "spare.tmp";
-/// Zeros written (and synced) at a time while preparing a spare, so the preparation never
-/// queues a large flush in front of a commit's `fdatasync`.
-const FILL_CHUNK: usize = 1 << 20;
-
-/// The next segment's preparation.
-enum Spare {
-    None,
-    Preparing(JoinHandle<bool>),
-    Ready,
-}
+/// Written after every record: an all-zero header, which no record has (numbers start at 1).
+const END_MARKER: [u8; HEADER] = [0; HEADER];
 
 fn io(what: &str, path: &Path, e: std::io::Error) -> StoreError {
     StoreError::Other(format!("commit log: {what} {}: {e}", path.display()))
@@ -70,7 +63,8 @@ pub(crate) struct FileLog {
     buf: Vec<u8>,
     /// Set by a failed append (see [`FileLog::append`]).
     broken: bool,
-    spare: Spare,
+    /// Whether [`SPARE`] exists.
+    spare: bool,
 }
 
 impl FileLog {
@@ -96,15 +90,7 @@ impl FileLog {
         for (i, (first, path)) in segments.iter().enumerate() {
             end = read_segment(path, *first, Some(i) == last, &mut records)?;
         }
-        let _ = fs::remove_file(dir.join(SPARE_TMP));
-        let spare = match fs::metadata(dir.join(SPARE)) {
-            Ok(m) if m.len() == SEGMENT_BYTES => Spare::Ready,
-            Ok(_) => {
-                let _ = fs::remove_file(dir.join(SPARE));
-                Spare::None
-            }
-            Err(_) => Spare::None,
-        };
+        let spare = dir.join(SPARE).exists();
         let next = records
             .last()
             .map_or_else(|| segments.last().map_or(1, |(first, _)| *first), |(n, _)| n + 1);
@@ -151,10 +137,26 @@ impl FileLog {
             self.rotate()?;
         }
         let keep = self.segments.len() - 1;
-        for (_, path) in self.segments.drain(..keep) {
-            fs::remove_file(&path).map_err(|e| io("cannot delete", &path, e))?;
+        let retired: Vec<_> = self.segments.drain(..keep).collect();
+        for (_, path) in retired {
+            self.retire(&path)?;
         }
         Ok(())
+    }
+
+    /// A segment whose records are all applied becomes the spare when there is none (no
+    /// directory sync is needed: under either name its records are applied), else it is deleted.
+    fn retire(&mut self, path: &Path) -> Result<(), StoreError> {
+        if !self.spare {
+            match fs::rename(path, self.dir.join(SPARE)) {
+                Ok(()) => {
+                    self.spare = true;
+                    return Ok(());
+                }
+                Err(e) => tracing::debug!(error = %e, "commit log: a segment could not be kept for reuse"),
+            }
+        }
+        fs::remove_file(path).map_err(|e| io("cannot delete", path, e))
     }
 
     /// Appends one record and waits until it is on disk; returns its number. After a failed
@@ -185,6 +187,8 @@ impl FileLog {
         self.buf.extend_from_slice(&crc.to_le_bytes());
         self.buf.extend_from_slice(&n.to_le_bytes());
         self.buf.extend_from_slice(body);
+        let record = self.buf.len() as u64;
+        self.buf.extend_from_slice(&END_MARKER);
         if let Err(e) = self
             .file
             .write_all_at(&self.buf, self.size)
@@ -197,42 +201,22 @@ impl FileLog {
                 .map_or(self.dir.as_path(), |(_, p)| p.as_path());
             return Err(io("cannot append to", path, e));
         }
-        self.size += self.buf.len() as u64;
+        self.size += record;
         self.next = n + 1;
-        if self.size >= SEGMENT_BYTES / 2 && matches!(self.spare, Spare::None) {
-            let dir = self.dir.clone();
-            self.spare = std::thread::Builder::new()
-                .name("ixn-commit-log-spare".into())
-                .spawn(move || prepare_spare(&dir))
-                .map_or(Spare::None, Spare::Preparing);
-        }
         Ok(n)
-    }
-
-    /// Whether a zero-filled spare has been prepared (it is used by the next segment).
-    fn spare_ready(&mut self) -> bool {
-        match std::mem::replace(&mut self.spare, Spare::None) {
-            Spare::Ready => true,
-            Spare::Preparing(h) if h.is_finished() => h.join().unwrap_or(false),
-            Spare::Preparing(h) => {
-                self.spare = Spare::Preparing(h);
-                false
-            }
-            Spare::None => false,
-        }
     }
 
     /// Deletes the segments whose records are all at or below `applied`.
     pub fn forget_upto(&mut self, applied: u64) -> Result<(), StoreError> {
         while self.segments.len() > 1 && self.segments[1].0 <= applied + 1 {
             let (_, path) = self.segments.remove(0);
-            fs::remove_file(&path).map_err(|e| io("cannot delete", &path, e))?;
+            self.retire(&path)?;
         }
         Ok(())
     }
 
     fn rotate(&mut self) -> Result<(), StoreError> {
-        let use_spare = self.spare_ready();
+        let use_spare = std::mem::take(&mut self.spare);
         let (file, path) = create_segment(&self.dir, self.next, use_spare)?;
         self.file = file;
         self.size = 0;
@@ -241,14 +225,15 @@ impl FileLog {
     }
 }
 
-/// Creates a segment file — the prepared spare renamed, if `use_spare` and that works, or else an
-/// empty file — and makes its directory entry durable.
+/// Creates a segment file — the spare renamed, if `use_spare` and that works, or else an empty
+/// file — and makes its directory entry durable.
 fn create_segment(dir: &Path, first: u64, use_spare: bool) -> Result<(File, PathBuf), StoreError> {
     let path = dir.join(format!("{first:020}.log"));
-    if use_spare && let Err(e) = fs::rename(dir.join(SPARE), &path) {
-        tracing::warn!(error = %e, dir = %dir.display(), "commit log: the prepared segment could not be used");
+    if use_spare && let Err(e) = reuse_spare(dir, &path) {
+        tracing::warn!(error = %e, dir = %dir.display(), "commit log: the spare segment could not be reused");
+        let _ = fs::remove_file(dir.join(SPARE));
     }
-    // Never truncated: it may be the zero-filled spare.
+    // Never truncated: it may be the spare, whose blocks are the point.
     let file = OpenOptions::new()
         .create(true)
         .write(true)
@@ -261,36 +246,20 @@ fn create_segment(dir: &Path, first: u64, use_spare: bool) -> Result<(File, Path
     Ok((file, path))
 }
 
-/// Writes a zero-filled segment as [`SPARE`], durable (file and directory entry) before it is
-/// named so; returns whether it is ready. A failure leaves segments to grow as they are written.
-fn prepare_spare(dir: &Path) -> bool {
-    let tmp = dir.join(SPARE_TMP);
-    let written = (|| -> std::io::Result<()> {
-        let file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&tmp)?;
-        let zeros = vec![0u8; FILL_CHUNK];
-        let mut at = 0;
-        while at < SEGMENT_BYTES {
-            (&file).write_all(&zeros)?;
-            file.sync_data()?;
-            at += FILL_CHUNK as u64;
-        }
-        fs::rename(&tmp, dir.join(SPARE))?;
-        File::open(dir)?.sync_all()
-    })();
-    if let Err(e) = &written {
-        tracing::debug!(error = %e, dir = %dir.display(), "commit log: no spare segment prepared");
-        let _ = fs::remove_file(&tmp);
-    }
-    written.is_ok()
+/// Turns the spare into the segment at `path`: its old records are hidden behind an end marker
+/// at its start, durable before the file takes the segment's name (so a segment never starts
+/// with records of an earlier life).
+fn reuse_spare(dir: &Path, path: &Path) -> std::io::Result<()> {
+    let spare = dir.join(SPARE);
+    let file = OpenOptions::new().write(true).open(&spare)?;
+    file.write_all_at(&END_MARKER, 0)?;
+    file.sync_data()?;
+    fs::rename(&spare, path)
 }
 
 /// Reads every record of one segment and returns where its records end: at the end of the
-/// file, or where only zeros follow (the unused rest of a zero-filled segment). A torn record at
-/// the end of the last segment is cut off; any other damage is an error.
+/// file, or at an end marker (what follows it is unused). A torn record at the end of the last
+/// segment is cut off; any other damage is an error.
 fn read_segment(
     path: &Path,
     first: u64,
@@ -304,6 +273,10 @@ fn read_segment(
     let mut at = 0;
     let mut expect = out.last().map_or(first, |(n, _)| n + 1);
     while at < bytes.len() {
+        let rest = &bytes[at..];
+        if rest[..rest.len().min(HEADER)].iter().all(|b| *b == 0) {
+            return Ok(at as u64);
+        }
         match record_at(&bytes, at) {
             Some((n, body, end)) if n == expect => {
                 out.push((n, body.to_vec()));
@@ -313,7 +286,6 @@ fn read_segment(
             Some((n, _, _)) => {
                 return Err(corrupt(path, format!("record {n} where {expect} was expected")));
             }
-            None if bytes[at..].iter().all(|b| *b == 0) => return Ok(at as u64),
             None if last => {
                 tracing::warn!(
                     path = %path.display(),
@@ -386,7 +358,7 @@ mod tests {
             .write(true)
             .open(&path)
             .unwrap()
-            .set_len(len - 2)
+            .set_len(len - END_MARKER.len() as u64 - 2)
             .unwrap();
         let (mut log, found) = FileLog::open(dir.path()).unwrap();
         assert_eq!(bodies(&found), [(1, "kept".into())]);
@@ -444,42 +416,17 @@ mod tests {
         assert_eq!(bodies(&found[3..]), [(4, "d".into())]);
     }
 
-    #[test]
-    fn a_half_full_segment_prepares_a_zero_filled_successor() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = FileLog::open(dir.path()).unwrap();
-        let big = vec![7u8; 1 << 20];
-        for _ in 0..4 {
-            log.append(&big).unwrap();
-        }
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while !matches!(&log.spare, Spare::Preparing(h) if h.is_finished()) {
-            assert!(std::time::Instant::now() < deadline, "no spare prepared");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        log.rotate().unwrap();
-        let path = dir.path().join(format!("{:020}.log", 5));
-        assert_eq!(
-            fs::metadata(&path).unwrap().len(),
-            SEGMENT_BYTES,
-            "the spare became segment 5"
-        );
-        assert!(!dir.path().join(SPARE).exists());
-        log.append(b"small").unwrap();
-        assert_eq!(
-            fs::metadata(&path).unwrap().len(),
-            SEGMENT_BYTES,
-            "written in place"
-        );
-        drop(log);
-        let (mut log, found) = FileLog::open(dir.path()).unwrap();
-        assert_eq!(found.len(), 5);
-        assert_eq!(bodies(&found[4..]), [(5, "small".into())]);
-        assert_eq!(log.append(b"more").unwrap(), 6);
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
     }
 
     #[test]
-    fn applied_segments_are_deleted() {
+    fn applied_segments_are_recycled_once_and_otherwise_deleted() {
         let dir = tempfile::tempdir().unwrap();
         let (mut log, _) = FileLog::open(dir.path()).unwrap();
         log.append(b"a").unwrap();
@@ -487,27 +434,100 @@ mod tests {
         log.append(b"b").unwrap();
         log.forget_upto(0).unwrap();
         assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            2,
+            names(dir.path()),
+            [format!("{:020}.log", 1), format!("{:020}.log", 2)],
             "1 is not applied yet"
         );
         log.forget_upto(1).unwrap();
         assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "2 is in the open segment"
+            names(dir.path()),
+            [format!("{:020}.log", 2), SPARE.to_owned()],
+            "1 is kept for reuse"
         );
         log.start_fresh(3).unwrap();
         log.append(b"c").unwrap();
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        assert_eq!(names, [format!("{:020}.log", 3)]);
+        // 3 is the old 1; 2 is the new spare.
+        assert_eq!(names(dir.path()), [format!("{:020}.log", 3), SPARE.to_owned()]);
+        log.append(b"d").unwrap();
+        log.rotate().unwrap();
+        log.forget_upto(4).unwrap();
+        // 5 is the old 2; 3 (records 3 and 4, applied) is the spare now.
+        assert_eq!(names(dir.path()), [format!("{:020}.log", 5), SPARE.to_owned()]);
+        // Two applied at once: the first is kept, the second deleted.
+        log.append(b"e").unwrap();
+        log.rotate().unwrap();
+        log.append(b"f").unwrap();
+        log.rotate().unwrap();
+        log.forget_upto(6).unwrap();
+        assert_eq!(names(dir.path()), [format!("{:020}.log", 7), SPARE.to_owned()]);
         drop(log);
         let (log, found) = FileLog::open(dir.path()).unwrap();
-        assert_eq!(bodies(&found), [(3, "c".into())]);
-        assert_eq!(log.next(), 4);
+        assert!(found.is_empty());
+        assert_eq!(log.next(), 7);
+    }
+
+    #[test]
+    fn a_recycled_segment_holds_only_its_new_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = FileLog::open(dir.path()).unwrap();
+        let old = vec![b'o'; 4096];
+        for _ in 0..3 {
+            log.append(&old).unwrap();
+        }
+        log.rotate().unwrap();
+        log.forget_upto(3).unwrap();
+        let spare_len = fs::metadata(dir.path().join(SPARE)).unwrap().len();
+        log.rotate().unwrap();
+        // Segment 4 is the old segment 1: its appends overwrite in place.
+        let path = dir.path().join(format!("{:020}.log", 4));
+        assert_eq!(fs::metadata(&path).unwrap().len(), spare_len);
+        log.append(b"new").unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), spare_len, "written in place");
+        drop(log);
+        // The old records after "new" are not read back (nor taken for damage).
+        let (mut log, found) = FileLog::open(dir.path()).unwrap();
+        assert_eq!(bodies(&found), [(4, "new".into())]);
+        assert_eq!(log.append(b"next").unwrap(), 5);
+        drop(log);
+        let (_, found) = FileLog::open(dir.path()).unwrap();
+        assert_eq!(bodies(&found), [(4, "new".into()), (5, "next".into())]);
+    }
+
+    #[test]
+    fn a_recycled_segment_is_empty_until_its_first_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = FileLog::open(dir.path()).unwrap();
+        log.append(b"old one").unwrap();
+        log.append(b"old two").unwrap();
+        log.rotate().unwrap();
+        log.forget_upto(2).unwrap();
+        log.rotate().unwrap();
+        // Segment 3 is the old segment 1, nothing written to it yet.
+        drop(log);
+        let (mut log, found) = FileLog::open(dir.path()).unwrap();
+        assert!(found.is_empty(), "{:?}", bodies(&found));
+        assert_eq!(log.append(b"third").unwrap(), 3);
+    }
+
+    #[test]
+    fn records_missing_before_the_next_segments_are_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = FileLog::open(dir.path()).unwrap();
+        log.append(b"one").unwrap();
+        log.append(b"two").unwrap();
+        log.rotate().unwrap();
+        log.append(b"three").unwrap();
+        drop(log);
+        // Record 2 is zeroed out, as if its write had never reached the disk.
+        let path = dir.path().join(format!("{:020}.log", 1));
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[HEADER + 3..].fill(0);
+        fs::write(&path, bytes).unwrap();
+        let err = FileLog::open(dir.path())
+            .err()
+            .expect("damage detected")
+            .to_string();
+        assert!(err.contains("record 3 where 2 was expected"), "{err}");
     }
 
     #[test]
