@@ -174,18 +174,29 @@ async fn every_event_once_in_order_through_outage_overflow_and_restart() {
     reporting.shutdown().await;
 }
 
+/// Commits the events of `interactions` interactions with no logger and
+/// `keep-events-without-loggers` on; they are all in the outbox afterwards.
+async fn keep_without_logger(store: Arc<dyn Store>, interactions: usize) -> Vec<ReportingEvent> {
+    let keeping = Reporting::start_with_sinks(vec![], true, store.clone())
+        .await
+        .expect("start");
+    assert!(keeping.keeps_events());
+    let events = common::run_of_events(interactions, 1);
+    commit_and_feed(store.as_ref(), &keeping, &events, 4).await;
+    keeping.shutdown().await;
+    assert_eq!(
+        store.outbox_read(0, 1000).await.expect("read").len(),
+        events.len()
+    );
+    events
+}
+
 #[tokio::test]
 async fn a_new_logger_starts_at_the_oldest_event_kept_and_shutdown_flushes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open_store(&dir).await;
-    // Events committed while no logger runs stay in the outbox.
-    let none = Reporting::start_with_sinks(vec![], true, store.clone())
-        .await
-        .expect("start");
-    let events = common::run_of_events(10, 1);
-    commit_and_feed(store.as_ref(), &none, &events, 4).await;
-    none.shutdown().await;
-    assert_eq!(store.outbox_read(0, 100).await.expect("read").len(), events.len());
+    // Events committed while no logger runs stay in the outbox when asked to.
+    let events = keep_without_logger(store.clone(), 10).await;
 
     let rec = Recorder::default();
     let mut cfg = logger("late");
@@ -212,16 +223,7 @@ async fn a_new_logger_starts_at_the_oldest_event_kept_and_shutdown_flushes() {
 async fn without_a_logger_the_outbox_keeps_nothing_unless_asked() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open_store(&dir).await;
-    // Kept while asked for.
-    let keeping = Reporting::start_with_sinks(vec![], true, store.clone())
-        .await
-        .expect("start");
-    assert!(keeping.keeps_events());
-    let events = common::run_of_events(6, 1);
-    commit_and_feed(store.as_ref(), &keeping, &events, 3).await;
-    keeping.shutdown().await;
-    let last = events.len() as u64;
-    assert_eq!(store.outbox_read(0, 100).await.expect("read").len() as u64, last);
+    let last = keep_without_logger(store.clone(), 6).await.len() as u64;
 
     // Not asked: what an earlier run kept is deleted at start, and the status says so; the
     // sequence survives the deletion.

@@ -269,6 +269,19 @@ async fn live_seqs(client: &ixn_client::Client, n: usize) -> Vec<u64> {
     seqs
 }
 
+/// Submits one interaction and returns the sequence numbers of its two events (submitted,
+/// placed in the queue) as a subscribed reporting client receives them.
+async fn submit_watched(app: &support::TestApp) -> Vec<u64> {
+    let reports = app.client("acme-reporting").await;
+    reports
+        .call(Request::Subscribe(ixn_protocol::Subscribe {}))
+        .await
+        .expect("subscribe");
+    let media = app.client("acme-media").await;
+    submit(&media, "inbound", 0, json!({})).await;
+    live_seqs(&reports, 2).await
+}
+
 /// Events in the store's outbox and its last sequence (opening the store applies its commit log).
 async fn stored_events(path: &std::path::Path) -> (usize, u64) {
     use ixn_store::Store;
@@ -282,35 +295,18 @@ async fn stored_events(path: &std::path::Path) -> (usize, u64) {
 #[tokio::test]
 async fn without_a_logger_events_reach_subscribers_only_and_sequences_never_repeat() {
     let mut app = spawn_app().await;
-    let reports = app.client("acme-reporting").await;
-    reports
-        .call(Request::Subscribe(ixn_protocol::Subscribe {}))
-        .await
-        .expect("subscribe");
-    let media = app.client("acme-media").await;
-    submit(&media, "inbound", 0, json!({})).await;
-    // Submitted and placed in the queue.
-    let first = live_seqs(&reports, 2).await;
-    assert!(first.windows(2).all(|w| w[0] < w[1]), "{first:?}");
+    let first = submit_watched(&app).await;
+    assert!(first[0] < first[1], "{first:?}");
     let (_, status) = status(&app, "acme-admin").await;
     assert_eq!(status["outbox_depth"], json!(0), "{status}");
     assert_eq!(status["last_seq"], json!(first[1]), "{status}");
-    drop((reports, media));
 
     // Nothing was stored but how far the sequence went; after a restart it goes on from there.
     app.stop().await;
     assert_eq!(stored_events(&app.db_path).await, (0, first[1]));
     app.restart().await;
-    let reports = app.client("acme-reporting").await;
-    reports
-        .call(Request::Subscribe(ixn_protocol::Subscribe {}))
-        .await
-        .expect("subscribe");
-    let media = app.client("acme-media").await;
-    submit(&media, "inbound", 0, json!({})).await;
-    let second = live_seqs(&reports, 2).await;
+    let second = submit_watched(&app).await;
     assert_eq!(second, vec![first[1] + 1, first[1] + 2]);
-    drop((reports, media));
     app.stop().await;
     assert_eq!(stored_events(&app.db_path).await, (0, second[1]));
 
