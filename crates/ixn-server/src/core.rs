@@ -25,6 +25,8 @@ const MAX_REQUESTS_PER_ROUND: usize = 4096;
 #[derive(Debug)]
 pub(crate) enum Reply {
     Ws(mpsc::UnboundedSender<WsOut>),
+    /// An in-process client that shares the server's fate (see [`Dest::Inside`]).
+    Inside(mpsc::UnboundedSender<WsOut>),
     Rest(oneshot::Sender<ServerMessage>),
 }
 
@@ -32,6 +34,7 @@ impl Reply {
     pub fn into_dest(self) -> Dest {
         match self {
             Reply::Ws(tx) => Dest::Ws(tx),
+            Reply::Inside(tx) => Dest::Inside(tx),
             Reply::Rest(tx) => Dest::Rest(tx),
         }
     }
@@ -45,6 +48,8 @@ pub(crate) enum CoreMsg {
         tx: mpsc::UnboundedSender<WsOut>,
         notify_properties_changed: bool,
         brief_acks: bool,
+        /// An in-process client sharing the server's fate: told at once (see [`Dest::Inside`]).
+        inside: bool,
     },
     Unregister {
         client_id: u64,
@@ -77,7 +82,19 @@ struct SessionEntry {
     notify_properties_changed: bool,
     /// EventAck answers go without the interaction (see RequestRegisterClient).
     brief_acks: bool,
+    /// Shares the server's fate: answers and notifications go at once (see [`Dest::Inside`]).
+    inside: bool,
     subscribed: bool,
+}
+
+impl SessionEntry {
+    fn dest(&self) -> Dest {
+        if self.inside {
+            Dest::Inside(self.tx.clone())
+        } else {
+            Dest::Ws(self.tx.clone())
+        }
+    }
 }
 
 pub(crate) struct Core {
@@ -218,6 +235,7 @@ impl Core {
                 tx,
                 notify_properties_changed,
                 brief_acks,
+                inside,
             } => {
                 self.sessions.insert(
                     ctx.client_id,
@@ -226,6 +244,7 @@ impl Core {
                         tx,
                         notify_properties_changed,
                         brief_acks,
+                        inside,
                         subscribed: false,
                     },
                 );
@@ -264,7 +283,9 @@ impl Core {
             }
             CoreMsg::Esp { step, releases } => {
                 step.record(&mut self.engine, now());
-                self.releases.extend(releases);
+                for (dest, out) in releases {
+                    self.queue(dest, out);
+                }
             }
             CoreMsg::Shutdown => {}
         }
@@ -324,13 +345,24 @@ impl Core {
                 }
             }
         };
-        self.releases.push((reply.into_dest(), WsOut::Message(answer)));
+        self.queue(reply.into_dest(), WsOut::Message(answer));
     }
 
     /// Sends a message now when the batch it waits for (`after`, see
     /// `Engine::release_after`) is durable; otherwise with the batch being collected.
     pub(crate) fn release(&mut self, dest: Dest, out: WsOut, after: Option<u64>) {
         if self.durable(after) {
+            deliver(dest, out);
+        } else {
+            self.queue(dest, out);
+        }
+    }
+
+    /// Sends a message with the batch being collected, keeping its place behind the messages
+    /// already waiting; at once to a client inside the server (see [`Dest::Inside`]), which is
+    /// told everything in the order it happens.
+    pub(crate) fn queue(&mut self, dest: Dest, out: WsOut) {
+        if dest.is_inside() {
             deliver(dest, out);
         } else {
             self.releases.push((dest, out));
@@ -371,8 +403,8 @@ impl Core {
                 }
             };
             for s in self.sessions.values().filter(|s| matches(s)) {
-                let (dest, out) = (Dest::Ws(s.tx.clone()), WsOut::Message(msg.clone()));
-                if now {
+                let (dest, out) = (s.dest(), WsOut::Message(msg.clone()));
+                if now || s.inside {
                     deliver(dest, out);
                 } else {
                     self.releases.push((dest, out));

@@ -608,13 +608,8 @@ fn invalid(message: impl Into<String>) -> ProtocolError {
 /// Answers at once with an error (nothing changed, so nothing waits for a commit).
 fn fail(shared: &Shared, reply: Reply, rid: u64, e: ProtocolError) {
     shared.kpi.error(e.code);
-    let msg = ServerMessage::error(Some(rid), &e);
-    match reply.into_dest() {
-        Dest::Ws(tx) => {
-            let _ = tx.send(WsOut::Message(msg));
-        }
-        Dest::Rest(tx) => {
-            let _ = tx.send(msg);
-        }
-    }
+    crate::writer::deliver(
+        reply.into_dest(),
+        WsOut::Message(ServerMessage::error(Some(rid), &e)),
+    );
 }

@@ -77,10 +77,10 @@ impl Core {
             }
             Err(e) => {
                 self.shared.kpi.error(e.code);
-                self.releases.push((
+                self.queue(
                     reply.into_dest(),
                     WsOut::Message(ServerMessage::error(Some(rid), &e)),
-                ));
+                );
                 None
             }
         }
@@ -120,7 +120,7 @@ impl Core {
                         reference_id: h.rid,
                         interactions: Vec::new(),
                     };
-                    self.releases.push((h.reply.into_dest(), WsOut::Message(empty)));
+                    self.queue(h.reply.into_dest(), WsOut::Message(empty));
                 }
                 None => keep.push(h),
             }

@@ -1,8 +1,12 @@
 //! In-process connections: a component that runs inside the server's process (the router of
 //! `ixn serve`) talks to the server with the same requests and answers as a WebSocket client —
-//! registered with an application and API key, authorized by client kind, answered after the
-//! same commits, notified the same way — without encoding JSON and crossing a socket twice for
-//! every message.
+//! registered with an application and API key, authorized by client kind, notified the same
+//! way — without encoding JSON and crossing a socket twice for every message.
+//!
+//! [`LocalConnector::connect`] answers after the same commits as a WebSocket client.
+//! [`LocalConnector::connect_inside`] is for a component whose every effect goes through this
+//! server's requests: it is told what the core applied at once, before it is durable, and so
+//! can act on it while the batch is still being committed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,6 +53,29 @@ impl LocalConnector {
         &self,
         reg: &RegisterClient,
     ) -> Result<(LocalConnection, mpsc::UnboundedReceiver<ServerMessage>), ProtocolError> {
+        self.open(reg, false).await
+    }
+
+    /// Like [`LocalConnector::connect`], for a component that shares the server's fate: its
+    /// answers and notifications come as soon as the core has applied what they tell, before
+    /// the batch holding it is durable. Only for a component with no effect outside this server
+    /// other than through its requests (the router of `ixn serve`): a crash loses what it was
+    /// told together with the batches not yet durable, and what it does in answer is applied
+    /// to the batch being collected or a later one, whose effects outside the server (answers,
+    /// invitations, events) wait for durability as always. Reporting events it subscribes to
+    /// still come once they are durable.
+    pub async fn connect_inside(
+        &self,
+        reg: &RegisterClient,
+    ) -> Result<(LocalConnection, mpsc::UnboundedReceiver<ServerMessage>), ProtocolError> {
+        self.open(reg, true).await
+    }
+
+    async fn open(
+        &self,
+        reg: &RegisterClient,
+        inside: bool,
+    ) -> Result<(LocalConnection, mpsc::UnboundedReceiver<ServerMessage>), ProtocolError> {
         let shared = &self.shared;
         if reg.kind == ClientKind::EspServer {
             return Err(ProtocolError::new(
@@ -57,14 +84,14 @@ impl LocalConnector {
             ));
         }
         let (tx, rx) = mpsc::unbounded_channel::<WsOut>();
-        let ctx = crate::session::attach(shared, reg, &tx).await?;
+        let ctx = crate::session::attach(shared, reg, &tx, inside).await?;
         tracing::debug!(application = %ctx.application, kind = %ctx.kind, "in-process client registered");
         let pending: Pending = Arc::new(std::sync::Mutex::new(Some(HashMap::new())));
         let (events_tx, events) = mpsc::unbounded_channel();
         let (requests, requests_rx) = mpsc::unbounded_channel();
         let client_id = ctx.client_id;
         tokio::spawn(pump(rx, pending.clone(), events_tx));
-        tokio::spawn(session(shared.clone(), ctx, requests_rx, tx));
+        tokio::spawn(session(shared.clone(), ctx, requests_rx, tx, inside));
         let conn = LocalConnection {
             requests,
             pending,
@@ -103,6 +130,7 @@ async fn session(
     ctx: ClientCtx,
     mut requests: mpsc::UnboundedReceiver<(u64, Request)>,
     tx: mpsc::UnboundedSender<WsOut>,
+    inside: bool,
 ) {
     let mut shutdown = shared.shutdown.clone();
     loop {
@@ -113,7 +141,12 @@ async fn session(
             },
             _ = shutdown.wait_for(|stop| *stop) => break,
         };
-        crate::session::dispatch(&shared, &ctx, rid, request, Reply::Ws(tx.clone())).await;
+        let reply = if inside {
+            Reply::Inside(tx.clone())
+        } else {
+            Reply::Ws(tx.clone())
+        };
+        crate::session::dispatch(&shared, &ctx, rid, request, reply).await;
     }
     let _ = shared
         .core

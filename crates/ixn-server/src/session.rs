@@ -89,7 +89,7 @@ pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>) {
             }
         };
         match (&ctx, env.request) {
-            (None, Request::RegisterClient(r)) => match attach(&shared, &r, &tx).await {
+            (None, Request::RegisterClient(r)) => match attach(&shared, &r, &tx, false).await {
                 Ok(c) => {
                     if c.kind == ClientKind::EspServer {
                         let (app_type, services) = (r.app_type.clone(), r.services.clone());
@@ -151,6 +151,7 @@ pub(crate) async fn attach(
     shared: &Shared,
     r: &RegisterClient,
     tx: &mpsc::UnboundedSender<WsOut>,
+    inside: bool,
 ) -> Result<ClientCtx, ProtocolError> {
     let ctx = register(shared, r)?;
     shared.kpi.request("RequestRegisterClient");
@@ -161,6 +162,7 @@ pub(crate) async fn attach(
             tx: tx.clone(),
             notify_properties_changed: r.notify_properties_changed,
             brief_acks: r.brief_acks,
+            inside,
         })
         .await
         .map_err(|_| ProtocolError::of(ErrorCode::ShuttingDown))?;
@@ -193,14 +195,7 @@ pub(crate) fn client_ctx(shared: &Shared, app: &ixn_config::Application, agent: 
 }
 
 fn answer(reply: Reply, msg: ServerMessage) {
-    match reply {
-        Reply::Ws(tx) => {
-            let _ = tx.send(WsOut::Message(msg));
-        }
-        Reply::Rest(tx) => {
-            let _ = tx.send(msg);
-        }
-    }
+    crate::writer::deliver(reply.into_dest(), WsOut::Message(msg));
 }
 
 fn fail(shared: &Shared, reply: Reply, rid: u64, e: ProtocolError) {

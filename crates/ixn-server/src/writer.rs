@@ -34,7 +34,19 @@ impl WsOut {
 #[derive(Debug)]
 pub(crate) enum Dest {
     Ws(mpsc::UnboundedSender<WsOut>),
+    /// A component inside the server's process that shares its fate (the in-process router of
+    /// `ixn serve`, see `LocalConnector::connect_inside`): told at once what the core applied,
+    /// before it is durable. A crash loses what it was told together with the batches not yet
+    /// durable, and whatever it does in answer is applied to the batch being collected or a
+    /// later one, whose effects outside the server wait for durability as always.
+    Inside(mpsc::UnboundedSender<WsOut>),
     Rest(oneshot::Sender<ServerMessage>),
+}
+
+impl Dest {
+    pub fn is_inside(&self) -> bool {
+        matches!(self, Dest::Inside(_))
+    }
 }
 
 /// One group commit and what waits for it.
@@ -73,7 +85,7 @@ fn outbox_event(e: &ReportingEvent) -> OutboxEvent {
 /// Hands a released message to its connection or REST caller.
 pub(crate) fn deliver(dest: Dest, out: WsOut) {
     match dest {
-        Dest::Ws(tx) => {
+        Dest::Ws(tx) | Dest::Inside(tx) => {
             let _ = tx.send(out);
         }
         Dest::Rest(tx) => {

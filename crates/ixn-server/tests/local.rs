@@ -1,9 +1,11 @@
 //! In-process connections (the router of `ixn serve`): registered and authorized like a
-//! WebSocket client, answered after the same commits, notified the same way, and forgotten by
-//! the server when dropped.
+//! WebSocket client, answered after the same commits (or, inside the server's fate, at once
+//! while everything else still waits for them), notified the same way, and forgotten by the
+//! server when dropped.
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ixn_model::ClientKind;
@@ -203,4 +205,88 @@ async fn dropping_an_in_process_router_returns_its_interactions() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Submits on another task (its answer waits for the commit).
+fn submit_in_background(media: &Arc<ixn_client::Client>) -> tokio::task::JoinHandle<String> {
+    let media = media.clone();
+    tokio::spawn(async move { submit(&media, "inbound", 9, json!({"Subject": "early"})).await })
+}
+
+/// How long a message that must not come is waited for where no round trip can prove it absent
+/// (an in-process connection has no ping).
+const ABSENT: Duration = Duration::from_millis(300);
+
+#[tokio::test]
+async fn a_router_inside_the_server_routes_before_the_commit_and_the_rest_waits_for_it() {
+    let (app, gate) = spawn_app_gated().await;
+    let media = Arc::new(app.client("acme-media").await);
+    let ann = app.client_with(desktop("ann")).await;
+    ann.call(login()).await.expect("login");
+    let reg = registration("acme-router", api_key("acme-router"));
+    let connector = app.server().local_connector();
+    let (inside, _inside_events) = connector.connect_inside(&reg).await.expect("registers");
+
+    // Commits are held: the router inside hears of the submit and routes it all the same.
+    gate.close();
+    let held = inside
+        .send(Request::Pull(Pull::for_strategy("main", 5, Some(8000))))
+        .expect("pull sent");
+    let submitted = submit_in_background(&media);
+    let pulled = tokio::time::timeout(DEADLINE, held)
+        .await
+        .expect("told while the commit is held")
+        .expect("answered");
+    let ServerMessage::EventPulledInteractions { interactions, .. } = pulled else {
+        panic!("{pulled:?}")
+    };
+    assert_eq!(interactions.len(), 1);
+    let id = interactions[0].id.clone();
+    let routed = answer(
+        &inside,
+        Request::RouteInteraction(RouteInteraction {
+            interaction_id: id.clone(),
+            target: RouteTarget::default(),
+            added_properties: Default::default(),
+        }),
+    )
+    .await;
+    assert!(matches!(routed, ServerMessage::EventAck { .. }), "{routed:?}");
+    // Nothing outside the server has heard of it: not the submitter, not the agent (an invite
+    // sent with the route's answer would be in the agent's stream before its ping's answer).
+    assert!(
+        !submitted.is_finished(),
+        "the submit was acknowledged before it was durable"
+    );
+    assert_no_event(&ann).await;
+
+    gate.open();
+    assert_eq!(submitted.await.expect("submit task"), id);
+    match next_event(&ann).await {
+        ServerMessage::EventInvite { interaction, .. } => assert_eq!(interaction.id, id),
+        other => panic!("expected the invite, got {other:?}"),
+    }
+
+    // An ordinary in-process connection hears of work only once it is durable.
+    let (plain, _plain_events) = connector.connect(&reg).await.expect("registers");
+    let mut held = plain
+        .send(Request::Pull(Pull::for_strategy("main", 5, Some(8000))))
+        .expect("pull sent");
+    gate.close();
+    let submitted = submit_in_background(&media);
+    assert!(
+        tokio::time::timeout(ABSENT, &mut held).await.is_err(),
+        "an ordinary connection was told before the commit"
+    );
+    gate.open();
+    let second = submitted.await.expect("submit task");
+    let pulled = tokio::time::timeout(DEADLINE, held)
+        .await
+        .expect("told once durable")
+        .expect("answered");
+    let ServerMessage::EventPulledInteractions { interactions, .. } = pulled else {
+        panic!("{pulled:?}")
+    };
+    assert_eq!(interactions.len(), 1);
+    assert_eq!(interactions[0].id, second);
 }

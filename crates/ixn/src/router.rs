@@ -54,7 +54,8 @@ pub fn serve_router_application() -> (Application, String) {
 
 /// Starts the in-process router of `ixn serve`. It registers like any router (application and
 /// key), but talks to the server in process: the same requests and answers, without JSON and
-/// loopback TCP in between.
+/// loopback TCP in between. It shares the server's fate, so it is told of new work before the
+/// work is durable (`LocalConnector::connect_inside`) and routes it while it is being committed.
 pub fn start_serve_router(config: &Config, server: LocalConnector, key: &str) -> anyhow::Result<Router> {
     // Default pull settings and node name; the one connection is the spec below.
     let router_config = RouterConfig::with_defaults(Vec::new());
@@ -94,7 +95,7 @@ impl Connector for InProcess {
             services: Vec::new(),
         };
         Box::pin(async move {
-            let (conn, events) = server.connect(&reg).await.map_err(|e| e.to_string())?;
+            let (conn, events) = server.connect_inside(&reg).await.map_err(|e| e.to_string())?;
             Ok(Connected {
                 link: Arc::new(InProcessLink(conn)),
                 events,

@@ -15,8 +15,10 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use ixn_client::{Client, ClientError, Registration, RestClient, TlsOptions};
 use ixn_config::ClientKind;
+use ixn_model::{CustomProperty, Interaction, InteractionId, Timestamp};
 use ixn_protocol::{AgentLogin, GetQueues, MediaLogin, Ping, Request, ServerMessage, Submit};
 use ixn_server::{RunningServer, ServerOptions};
+use ixn_store::{OutboxEvent, Store, StoreError, StoreQuery, StoreStats, WriteBatch};
 use serde_json::{Value as Json, json};
 use tempfile::TempDir;
 use tokio_tungstenite::tungstenite::Message;
@@ -174,7 +176,7 @@ pub async fn spawn_app_in(dir: TempDir, opts: &AppOptions, tls: TlsOptions) -> T
     let config_path = dir.path().join("ixn.toml");
     std::fs::write(&config_path, &config_text).expect("writing the configuration file");
     let db_path = dir.path().join("ixn.db");
-    let server = start_server(&db_path, &config_path, &config_text).await;
+    let server = start_server(&db_path, &config_path, &config_text, None).await;
     TestApp {
         base_url: server.base_url(),
         server: Some(server),
@@ -186,14 +188,121 @@ pub async fn spawn_app_in(dir: TempDir, opts: &AppOptions, tls: TlsOptions) -> T
     }
 }
 
-async fn start_server(db_path: &std::path::Path, config_path: &std::path::Path, text: &str) -> RunningServer {
+/// A server started by [`spawn_app_gated`] whose commits wait while the gate is closed.
+pub async fn spawn_app_gated() -> (TestApp, CommitGate) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config_text = config_text(&AppOptions::default());
+    let config_path = dir.path().join("ixn.toml");
+    std::fs::write(&config_path, &config_text).expect("writing the configuration file");
+    let db_path = dir.path().join("ixn.db");
+    let gate = CommitGate(Arc::new(tokio::sync::watch::Sender::new(true)));
+    let server = start_server(&db_path, &config_path, &config_text, Some(&gate)).await;
+    let app = TestApp {
+        base_url: server.base_url(),
+        server: Some(server),
+        db_path,
+        config_path,
+        config_text,
+        tls: TlsOptions::default(),
+        dir,
+    };
+    (app, gate)
+}
+
+/// Holds the server's commits while closed (opened at start), so that what the core applied
+/// but has not made durable can be observed. A restarted server has no gate.
+#[derive(Debug, Clone)]
+pub struct CommitGate(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl CommitGate {
+    pub fn close(&self) {
+        self.0.send_replace(false);
+    }
+
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+/// The SQLite store behind a [`CommitGate`].
+#[derive(Debug)]
+struct GatedStore {
+    inner: ixn_store::sqlite::SqliteStore,
+    gate: CommitGate,
+}
+
+#[async_trait::async_trait]
+impl Store for GatedStore {
+    fn engine(&self) -> &'static str {
+        self.inner.engine()
+    }
+    async fn ensure_custom_properties(&self, props: &[CustomProperty]) -> Result<(), StoreError> {
+        self.inner.ensure_custom_properties(props).await
+    }
+    async fn commit(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let mut open = self.gate.0.subscribe();
+        let _ = open.wait_for(|open| *open).await;
+        self.inner.commit(batch).await
+    }
+    async fn checkpoint(&self) -> Result<(), StoreError> {
+        self.inner.checkpoint().await
+    }
+    async fn load_live(&self, sink: &mut (dyn FnMut(Interaction) + Send)) -> Result<u64, StoreError> {
+        self.inner.load_live(sink).await
+    }
+    async fn get(&self, tenant: &str, id: &InteractionId) -> Result<Option<Interaction>, StoreError> {
+        self.inner.get(tenant, id).await
+    }
+    async fn id_exists(&self, id: &InteractionId) -> Result<bool, StoreError> {
+        self.inner.id_exists(id).await
+    }
+    async fn find(&self, query: &StoreQuery) -> Result<Vec<Interaction>, StoreError> {
+        self.inner.find(query).await
+    }
+    async fn purge_stopped(&self, before: Timestamp, limit: u64) -> Result<u64, StoreError> {
+        self.inner.purge_stopped(before, limit).await
+    }
+    async fn outbox_read(&self, after: u64, limit: u64) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.inner.outbox_read(after, limit).await
+    }
+    async fn outbox_delete_upto(&self, upto: u64) -> Result<u64, StoreError> {
+        self.inner.outbox_delete_upto(upto).await
+    }
+    async fn last_event_seq(&self) -> Result<u64, StoreError> {
+        self.inner.last_event_seq().await
+    }
+    async fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.inner.meta_get(key).await
+    }
+    async fn meta_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.inner.meta_set(key, value).await
+    }
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.inner.stats().await
+    }
+}
+
+async fn start_server(
+    db_path: &std::path::Path,
+    config_path: &std::path::Path,
+    text: &str,
+    gate: Option<&CommitGate>,
+) -> RunningServer {
     let config = ixn_config::parse(text, "test.toml").unwrap_or_else(|e| panic!("test configuration:\n{e}"));
     let store = ixn_store::sqlite::SqliteStore::open(db_path)
         .await
         .expect("opening the SQLite store");
+    let store: Arc<dyn Store> = match gate {
+        Some(gate) => Arc::new(GatedStore {
+            inner: store,
+            gate: gate.clone(),
+        }),
+        None => Arc::new(store),
+    };
     ixn_server::start(ServerOptions {
         config,
-        store: Arc::new(store),
+        store,
         config_path: Some(config_path.to_path_buf()),
         extra_applications: Vec::new(),
     })
@@ -210,7 +319,7 @@ impl TestApp {
     pub async fn restart(&mut self) {
         self.stop().await;
         let text = std::fs::read_to_string(&self.config_path).expect("reading the configuration file");
-        let server = start_server(&self.db_path, &self.config_path, &text).await;
+        let server = start_server(&self.db_path, &self.config_path, &text, None).await;
         self.base_url = server.base_url();
         self.server = Some(server);
     }
