@@ -49,9 +49,13 @@ pub struct BenchArgs {
     pub target: Option<String>,
     /// Store of the server the bench starts: `sqlite` (a temporary data directory, `ixn serve`)
     /// or a PostgreSQL URL (a fresh schema of that database, dropped at the end; `ixn server`
-    /// and `ixn router` as two processes).
+    /// with its router in process, or `ixn router` beside it with `--separate-router`).
     #[arg(long, default_value = "sqlite")]
     pub store: String,
+    /// PostgreSQL: run the router as its own process (`ixn router`, over WebSocket) instead of
+    /// inside the server (`[server] route-in-process`).
+    #[arg(long)]
+    pub separate_router: bool,
     /// The `ixn` binary to start (default: the running executable).
     #[arg(long)]
     pub binary: Option<PathBuf>,

@@ -1,6 +1,6 @@
 //! The server under load. By default the bench starts its own: `ixn serve` (all-in-one with its
-//! router) on a temporary data directory for SQLite, or `ixn server` plus `ixn router` on a fresh
-//! schema for PostgreSQL, each on a port of its own, with a generated configuration giving the
+//! router) on a temporary data directory for SQLite, or `ixn server` on a fresh schema for
+//! PostgreSQL (its router in process, or `ixn router` beside it), each on a port of its own, with a generated configuration giving the
 //! simulated media servers and agent desktops their applications and keys. With `--target` it
 //! drives a running server instead and starts nothing.
 
@@ -34,9 +34,11 @@ pub struct Credentials {
 enum Launch {
     /// `ixn serve --data-dir DIR`.
     Serve { data_dir: PathBuf },
-    /// `ixn server --config FILE` and `ixn router --config FILE`, on PostgreSQL.
+    /// `ixn server --config FILE`, on PostgreSQL, and `ixn router --config FILE` when the
+    /// router is separate.
     Split {
         config: PathBuf,
+        separate_router: bool,
         admin_url: String,
         schema: String,
     },
@@ -136,10 +138,12 @@ impl Target {
             let schema = format!("ixn_bench_{}_{nanos}", std::process::id());
             let store = format!("{}?schema={schema}", args.store);
             let config = dir.path().join("ixn.toml");
-            let text = config_text(args, &keys, Some(&store), Some(&url));
+            let router_url = args.separate_router.then_some(url.as_str());
+            let text = config_text(args, &keys, Some(&store), router_url);
             std::fs::write(&config, text)?;
             let launch = Launch::Split {
                 config,
+                separate_router: args.separate_router,
                 admin_url: args.store.clone(),
                 schema,
             };
@@ -205,7 +209,12 @@ impl Target {
         let child = spawn(server, &dir.join("server.log"), &self.binary)?;
         self.server_pid = child.id();
         self.children.push(child);
-        if let Launch::Split { config, .. } = launch {
+        if let Launch::Split {
+            config,
+            separate_router: true,
+            ..
+        } = launch
+        {
             let mut router = Command::new(&self.binary);
             router.arg("router").arg("--config").arg(config);
             let child = spawn(router, &dir.join("router.log"), &self.binary)?;
@@ -342,11 +351,16 @@ impl Keys {
 
 /// The configuration of the bench's server: the built-in process plus a parking queue, the
 /// agents' capacity, and the applications of the simulated clients. With `store`, also the
-/// `[server]` store and the `[router]` that `ixn router` reads from the same file.
+/// `[server]` store, and either the `[router]` that `ixn router` reads from the same file (with
+/// the server's `url`) or the router in the server's process.
 fn config_text(args: &BenchArgs, keys: &Keys, store: Option<&str>, url: Option<&str>) -> String {
     let mut t = String::new();
     if let Some(store) = store {
-        t.push_str(&format!("[server]\nstore = \"{store}\"\n\n"));
+        t.push_str(&format!("[server]\nstore = \"{store}\"\n"));
+        if url.is_none() {
+            t.push_str("route-in-process = true\n");
+        }
+        t.push('\n');
     }
     t.push_str(ixn_config::DEFAULT_PROCESS_TOML);
     t.push_str(&format!(
@@ -418,5 +432,15 @@ mod tests {
         );
         let config = ixn_config::parse(&split, "bench.toml").expect("valid split configuration");
         assert!(config.router.is_some());
+        assert!(!config.server.route_in_process);
+        let inside = super::config_text(
+            &args,
+            &keys,
+            Some("postgres://postgres@127.0.0.1:5432/test?schema=x"),
+            None,
+        );
+        let config = ixn_config::parse(&inside, "bench.toml").expect("valid configuration");
+        assert!(config.router.is_none());
+        assert!(config.server.route_in_process);
     }
 }

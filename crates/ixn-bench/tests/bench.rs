@@ -161,34 +161,41 @@ async fn a_lifecycle_run_on_postgresql_loses_nothing() {
     if !postgres_reachable().await {
         return missing("PostgreSQL is not reachable at 127.0.0.1:5432");
     }
-    let a = args(&[
-        "lifecycle",
-        "--store",
-        POSTGRES,
-        "--count",
-        "100",
-        "--duration",
-        "60s",
-        "--drain",
-        "20s",
-        "--concurrency",
-        "4",
-        "--agents",
-        "2",
-        "--quiet",
-        "--binary",
-        binary.to_str().expect("utf-8 path"),
-    ]);
-    let report = ixn_bench::run(&a).await.expect("the bench runs");
-    assert_eq!(report.store, "postgresql");
-    assert_eq!(
-        (report.completed, report.lost, report.unanswered),
-        (100, 0, 0),
-        "{:?}",
-        report.error_samples
-    );
-    assert!(
-        report.router_cpu_percent.is_some(),
-        "the router runs as its own process"
-    );
+    // The router inside the server (`route-in-process`), then as its own process.
+    for separate in [false, true] {
+        let mut given = vec![
+            "lifecycle",
+            "--store",
+            POSTGRES,
+            "--count",
+            "100",
+            "--duration",
+            "60s",
+            "--drain",
+            "20s",
+            "--concurrency",
+            "4",
+            "--agents",
+            "2",
+            "--quiet",
+            "--binary",
+            binary.to_str().expect("utf-8 path"),
+        ];
+        if separate {
+            given.push("--separate-router");
+        }
+        let report = ixn_bench::run(&args(&given)).await.expect("the bench runs");
+        assert_eq!(report.store, "postgresql");
+        assert_eq!(
+            (report.completed, report.lost, report.unanswered),
+            (100, 0, 0),
+            "separate router: {separate}; {:?}",
+            report.error_samples
+        );
+        assert_eq!(
+            report.router_cpu_percent.is_some(),
+            separate,
+            "a router process exactly when asked for one"
+        );
+    }
 }

@@ -41,6 +41,9 @@ pub struct ServerConfig {
     /// Whether reporting events are kept in the outbox while no event logger is configured
     /// (for a logger added later); otherwise they go only to subscribed clients.
     pub keep_events_without_loggers: bool,
+    /// Whether `ixn server` runs a router in its own process for the tenants with strategies
+    /// (instead of, or besides, `ixn router` processes).
+    pub route_in_process: bool,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +57,7 @@ impl Default for ServerConfig {
             tls_key: None,
             max_frame_size: defaults::MAX_FRAME_SIZE,
             keep_events_without_loggers: false,
+            route_in_process: false,
         }
     }
 }

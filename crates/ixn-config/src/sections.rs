@@ -212,6 +212,7 @@ fn read_server(f: &mut Fields<'_, '_>, d: &mut Diagnostics<'_>) -> ServerConfig 
     );
     s.max_frame_size = narrow(frame);
     s.keep_events_without_loggers = f.bool(d, "keep-events-without-loggers", false);
+    s.route_in_process = f.bool(d, "route-in-process", false);
     s
 }
 

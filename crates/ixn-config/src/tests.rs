@@ -17,6 +17,7 @@ tls-cert = "cert.pem"
 tls-key = "key.pem"
 max-frame-size = 2097152
 keep-events-without-loggers = true
+route-in-process = true
 
 [settings]
 collect-request-counters = true
@@ -194,6 +195,7 @@ fn full_example_parses_with_every_value() {
     assert_eq!(s.data_dir.as_deref(), Some(Path::new("/var/lib/ixn")));
     assert_eq!((s.node_id, s.max_frame_size), (7, 2 << 20));
     assert!(s.keep_events_without_loggers);
+    assert!(s.route_in_process);
     assert_eq!(s.tls_cert.as_deref(), Some(Path::new("cert.pem")));
     assert_eq!(s.tls_key.as_deref(), Some(Path::new("key.pem")));
 

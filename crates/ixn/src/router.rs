@@ -44,29 +44,44 @@ pub async fn router(args: RouterArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The application and key of the in-process router of `ixn serve` (a fresh key each start).
-pub fn serve_router_application() -> (Application, String) {
+/// The application and key of a router running in the server's process for `tenant` (a fresh
+/// key each start).
+pub fn in_process_router_application(name: &str, tenant: &str) -> (Application, String) {
     let bytes: [u8; 32] = rand::random();
     let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let app = Application::new(SERVE_ROUTER_APP, ClientKind::Router, "default", &key);
+    let app = Application::new(name, ClientKind::Router, tenant, &key);
     (app, key)
 }
 
-/// Starts the in-process router of `ixn serve`. It registers like any router (application and
+/// The application and key of the in-process router of `ixn serve`.
+pub fn serve_router_application() -> (Application, String) {
+    in_process_router_application(SERVE_ROUTER_APP, "default")
+}
+
+/// Starts a router inside the server's process, one connection per application (of
+/// [`in_process_router_application`]) given. It registers like any router (application and
 /// key), but talks to the server in process: the same requests and answers, without JSON and
 /// loopback TCP in between. It shares the server's fate, so it is told of new work before the
 /// work is durable (`LocalConnector::connect_inside`) and routes it while it is being committed.
-pub fn start_serve_router(config: &Config, server: LocalConnector, key: &str) -> anyhow::Result<Router> {
-    // Default pull settings and node name; the one connection is the spec below.
+pub fn start_in_process_router(
+    config: &Config,
+    server: LocalConnector,
+    apps: &[(Application, String)],
+) -> anyhow::Result<Router> {
+    // Default pull settings and node name; the connections are the specs below.
     let router_config = RouterConfig::with_defaults(Vec::new());
-    let spec = ServerSpec {
-        connector: Arc::new(InProcess {
-            server,
-            api_key: key.to_owned(),
-        }),
-        tenant: "default".to_owned(),
-    };
-    Router::start_with(vec![spec], &router_config, &config.process.strategies)
+    let specs = apps
+        .iter()
+        .map(|(app, key)| ServerSpec {
+            connector: Arc::new(InProcess {
+                server: server.clone(),
+                application: app.name.clone(),
+                api_key: key.clone(),
+            }),
+            tenant: app.tenant.clone(),
+        })
+        .collect();
+    Router::start_with(specs, &router_config, &config.process.strategies)
         .context("starting the in-process router")
 }
 
@@ -74,6 +89,7 @@ pub fn start_serve_router(config: &Config, server: LocalConnector, key: &str) ->
 #[derive(Debug)]
 struct InProcess {
     server: LocalConnector,
+    application: String,
     api_key: String,
 }
 
@@ -85,7 +101,7 @@ impl Connector for InProcess {
     fn connect(&self) -> BoxFuture<Result<Connected, String>> {
         let server = self.server.clone();
         let reg = RegisterClient {
-            application: SERVE_ROUTER_APP.to_owned(),
+            application: self.application.clone(),
             kind: ClientKind::Router,
             api_key: self.api_key.clone(),
             agent_id: None,

@@ -61,14 +61,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // A desktop application for `ixn desktop` (any agent id may log in with it).
     let desktop_key = admin_key(&args.data_dir.join(DESKTOP_KEY_FILE))?;
     let desktop = Application::new("desktop", ClientKind::AgentDesktop, "default", &desktop_key);
-    let (router_app, router_key) = crate::router::serve_router_application();
+    let router = crate::router::serve_router_application();
+    let extra = vec![admin, router.0.clone(), desktop];
     run(
         config,
         &store_url,
         Some(config_path),
-        vec![admin, router_app, desktop],
+        extra,
         Some(&key_path),
-        Some(router_key),
+        vec![router],
     )
     .await
 }
@@ -96,7 +97,52 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
             format!("sqlite://{}", data_dir.join("ixn.db").display())
         }
     };
-    run(config, &store_url, Some(args.config), Vec::new(), None, None).await
+    let routers = if config.server.route_in_process {
+        in_process_routers(&config)?
+    } else {
+        Vec::new()
+    };
+    let extra = routers.iter().map(|(app, _)| app.clone()).collect();
+    run(config, &store_url, Some(args.config), extra, None, routers).await
+}
+
+/// With `[server] route-in-process`: an application for the router inside the server, one per
+/// tenant with an enabled strategy that an enabled submitter serves (a strategy has nothing to
+/// pull otherwise).
+fn in_process_routers(config: &Config) -> anyhow::Result<Vec<(Application, String)>> {
+    let p = &config.process;
+    let mut tenants: Vec<&str> = p
+        .strategies
+        .iter()
+        .filter(|s| s.enabled)
+        .filter(|s| {
+            p.submitters
+                .iter()
+                .any(|sub| sub.enabled && sub.tenant == s.tenant && sub.strategy == s.name)
+        })
+        .map(|s| s.tenant.as_str())
+        .collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    if tenants.is_empty() {
+        anyhow::bail!(
+            "[server] route-in-process = true, but no enabled [[strategies]] that a [[submitters]] \
+             entry serves, so nothing to route (see docs/routing.md)"
+        );
+    }
+    tenants
+        .into_iter()
+        .map(|tenant| {
+            let name = format!("ixn-router-{tenant}");
+            if config.process.applications.iter().any(|a| a.name == name) {
+                anyhow::bail!(
+                    "[server] route-in-process = true: the in-process router of tenant {tenant} \
+                     is application {name}, which the configuration already defines; rename it"
+                );
+            }
+            Ok(crate::router::in_process_router_application(&name, tenant))
+        })
+        .collect()
 }
 
 async fn run(
@@ -105,9 +151,9 @@ async fn run(
     config_path: Option<PathBuf>,
     extra_applications: Vec<Application>,
     key_path: Option<&Path>,
-    serve_router_key: Option<String>,
+    routers: Vec<(Application, String)>,
 ) -> anyhow::Result<ExitCode> {
-    let router_config = serve_router_key.as_ref().map(|_| config.clone());
+    let router_config = (!routers.is_empty()).then(|| config.clone());
     let store = ixn_store::open(store_url)
         .await
         .with_context(|| format!("opening store {}", redact(store_url)))?;
@@ -125,9 +171,13 @@ async fn run(
             p.display()
         );
     }
-    let router = match (&router_config, &serve_router_key) {
-        (Some(c), Some(k)) => Some(crate::router::start_serve_router(c, server.local_connector(), k)?),
-        _ => None,
+    let router = match &router_config {
+        Some(c) => Some(crate::router::start_in_process_router(
+            c,
+            server.local_connector(),
+            &routers,
+        )?),
+        None => None,
     };
     server.run_until_signal().await;
     if let Some(r) = router {
