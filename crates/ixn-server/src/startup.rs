@@ -128,7 +128,8 @@ impl RunningServer {
     }
 }
 
-async fn wait_for_signal() {
+/// Returns at Ctrl-C or SIGTERM.
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

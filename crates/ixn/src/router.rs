@@ -38,7 +38,7 @@ pub async fn router(args: RouterArgs) -> anyhow::Result<ExitCode> {
         router_config.node,
         router_config.servers.len()
     );
-    wait_for_signal().await;
+    ixn_server::wait_for_signal().await;
     tracing::info!("shutting down");
     router.shutdown().await;
     Ok(ExitCode::SUCCESS)
@@ -127,19 +127,4 @@ impl Link for InProcessLink {
     fn send(&self, request: Request) -> Result<oneshot::Receiver<ServerMessage>, LinkClosed> {
         self.0.send(request).map_err(|_| LinkClosed)
     }
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

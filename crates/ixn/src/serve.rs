@@ -179,10 +179,14 @@ async fn run(
         )?),
         None => None,
     };
-    server.run_until_signal().await;
+    ixn_server::wait_for_signal().await;
+    tracing::info!("shutting down");
+    // The router first, while the server still answers: what it held goes back to its queue
+    // with the server's last commit, and it does not see its server vanish.
     if let Some(r) = router {
         r.shutdown().await;
     }
+    server.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
