@@ -108,6 +108,10 @@ pub struct Engine {
     depends_on: u64,
     /// What [`Engine::release_after`] reports for the last request handled.
     release: Option<u64>,
+    /// The row to write for an interaction changed durably in the batch being collected and
+    /// then volatilely (taken into routing or offered by a router told of it at once): its state
+    /// before the volatile change, so that no row ever holds one.
+    volatile_base: HashMap<InteractionId, Interaction>,
 }
 
 impl Engine {
@@ -141,6 +145,7 @@ impl Engine {
             volatile: false,
             depends_on: 0,
             release: None,
+            volatile_base: HashMap::new(),
         }
     }
 
@@ -336,6 +341,25 @@ impl Engine {
         self.release
     }
 
+    /// The number of the batch being collected (see [`Engine::take_batch`]).
+    pub fn open_batch(&self) -> u64 {
+        self.open_batch
+    }
+
+    /// Call before changing a live interaction: a volatile change of one already changed in the
+    /// batch being collected keeps the state to write for it (see `volatile_base`).
+    pub(crate) fn before_change(&mut self, slot: live::Slot) {
+        if !self.volatile {
+            return;
+        }
+        if let Some(entry) = self.live.entry(slot)
+            && entry.durable_batch == self.open_batch
+            && !self.volatile_base.contains_key(&entry.ix.id)
+        {
+            self.volatile_base.insert(entry.ix.id.clone(), entry.ix.clone());
+        }
+    }
+
     /// Marks a live interaction changed. Unless the request is volatile, answers about it
     /// wait for the batch being collected.
     pub(crate) fn mark_dirty(&mut self, slot: live::Slot) {
@@ -345,6 +369,8 @@ impl Engine {
                 self.depends_on = self.depends_on.max(entry.durable_batch);
             } else {
                 entry.durable_batch = open;
+                // A durable change after a volatile one: the batch writes the current state.
+                self.volatile_base.remove(&entry.ix.id);
             }
             self.dirty.push(entry.ix.id.clone());
         }
@@ -352,7 +378,8 @@ impl Engine {
 
     /// Takes everything changed since the last call, for one group commit. Interactions whose
     /// only changes since the last batch were volatile (see [`Engine::release_after`]) are
-    /// left out: their row in the store stays at its last durable state.
+    /// left out: their row in the store stays at its last durable state; those changed durably
+    /// and then volatilely are written as they were before the volatile change.
     pub fn take_batch(&mut self) -> Batch {
         let number = self.open_batch;
         self.open_batch += 1;
@@ -364,9 +391,11 @@ impl Engine {
                 && let Some(entry) = self.live.entry(slot)
                 && entry.durable_batch == number
             {
-                interactions.push(entry.ix.clone());
+                let row = self.volatile_base.remove(&id).unwrap_or_else(|| entry.ix.clone());
+                interactions.push(row);
             }
         }
+        self.volatile_base.clear();
         let mut meta = Vec::new();
         if std::mem::take(&mut self.submit_seq_dirty) {
             meta.push(("next_submit_seq".to_owned(), self.next_submit_seq.to_string()));

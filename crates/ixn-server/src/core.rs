@@ -107,6 +107,10 @@ pub(crate) struct Core {
     writer_busy: bool,
     /// The last batch known durable (see `Engine::release_after`).
     committed: u64,
+    /// The latest batch whose changes a client inside the server was told of before they were
+    /// durable: what such a client does next may build on them, so its effects outside the
+    /// server wait for that batch too (see [`Core::after_for`]).
+    told_inside: u64,
 }
 
 pub(crate) fn now() -> Timestamp {
@@ -128,6 +132,7 @@ impl Core {
             writer,
             writer_busy: false,
             committed: 0,
+            told_inside: 0,
         }
     }
 
@@ -323,7 +328,7 @@ impl Core {
                 };
                 let mut out = Output::default();
                 let result = self.engine.handle(&ctx, rid, request, now(), &mut out);
-                let after = self.engine.release_after();
+                let after = self.after_for(&ctx);
                 self.route_after(out, after);
                 match result {
                     Ok(m) => {
@@ -363,10 +368,25 @@ impl Core {
     /// told everything in the order it happens.
     pub(crate) fn queue(&mut self, dest: Dest, out: WsOut) {
         if dest.is_inside() {
+            self.told_inside = self.engine.open_batch();
             deliver(dest, out);
         } else {
             self.releases.push((dest, out));
         }
+    }
+
+    /// What the answer and the effects of the request just handled for `ctx` wait for
+    /// (`Engine::release_after`). A client inside the server may have acted on changes it was
+    /// told of before they were durable (an agent's login or a stop freeing capacity, heard as
+    /// `EventAgentAvailable`): its effects also wait for the batch holding those.
+    pub(crate) fn after_for(&self, ctx: &ClientCtx) -> Option<u64> {
+        let after = self.engine.release_after()?;
+        let inside = self.sessions.get(&ctx.client_id).is_some_and(|s| s.inside);
+        Some(if inside {
+            after.max(self.told_inside)
+        } else {
+            after
+        })
     }
 
     /// Whether what a message waits for (see [`Core::release`]) is durable already.
@@ -382,6 +402,8 @@ impl Core {
     /// Resolves notification targets to connections, released as [`Core::release`] says.
     pub(crate) fn route_after(&mut self, out: Output, after: Option<u64>) {
         let now = self.durable(after);
+        let open = self.engine.open_batch();
+        let mut told_inside = self.told_inside;
         for (to, msg) in out.notifications {
             let matches = |s: &SessionEntry| -> bool {
                 match &to {
@@ -404,12 +426,16 @@ impl Core {
             };
             for s in self.sessions.values().filter(|s| matches(s)) {
                 let (dest, out) = (s.dest(), WsOut::Message(msg.clone()));
-                if now || s.inside {
+                if now {
+                    deliver(dest, out);
+                } else if s.inside {
+                    told_inside = open;
                     deliver(dest, out);
                 } else {
                     self.releases.push((dest, out));
                 }
             }
         }
+        self.told_inside = told_inside;
     }
 }

@@ -58,7 +58,7 @@ impl Core {
         let result = self
             .engine
             .handle(ctx, rid, Request::Pull(pull.clone()), now(), &mut out);
-        let after = self.engine.release_after();
+        let after = self.after_for(ctx);
         self.route_after(out, after);
         match result {
             Ok(m) if is_empty_pull(&m) => {
@@ -103,7 +103,7 @@ impl Core {
                 let result =
                     self.engine
                         .handle(&h.ctx, h.rid, Request::Pull(h.pull.clone()), now(), &mut out);
-                let after = self.engine.release_after();
+                let after = self.after_for(&h.ctx);
                 self.route_after(out, after);
                 match result {
                     Ok(m) if is_empty_pull(&m) => None,

@@ -254,11 +254,11 @@ async fn a_router_inside_the_server_routes_before_the_commit_and_the_rest_waits_
     assert!(matches!(routed, ServerMessage::EventAck { .. }), "{routed:?}");
     // Nothing outside the server has heard of it: not the submitter, not the agent (an invite
     // sent with the route's answer would be in the agent's stream before its ping's answer).
+    assert_no_event(&ann).await;
     assert!(
         !submitted.is_finished(),
         "the submit was acknowledged before it was durable"
     );
-    assert_no_event(&ann).await;
 
     gate.open();
     assert_eq!(submitted.await.expect("submit task"), id);
@@ -289,4 +289,55 @@ async fn a_router_inside_the_server_routes_before_the_commit_and_the_rest_waits_
     };
     assert_eq!(interactions.len(), 1);
     assert_eq!(interactions[0].id, second);
+}
+
+#[tokio::test]
+async fn what_a_router_inside_does_on_news_not_yet_durable_waits_for_that_news() {
+    let (app, gate) = spawn_app_gated().await;
+    let media = app.client("acme-media").await;
+    let reg = registration("acme-router", api_key("acme-router"));
+    let (inside, mut events) = app
+        .server()
+        .local_connector()
+        .connect_inside(&reg)
+        .await
+        .expect("registers");
+    let id = submit(&media, "inbound", 9, json!({"Subject": "waiting"})).await;
+    let pulled = answer(&inside, Request::Pull(Pull::for_strategy("main", 5, Some(8000)))).await;
+    assert!(matches!(pulled, ServerMessage::EventPulledInteractions { .. }));
+
+    // Ann logs in while commits are held: the router hears she is available at once and
+    // offers her the chat, but she must not be invited before her login is durable.
+    gate.close();
+    let ann = Arc::new(app.client_with(desktop("ann")).await);
+    let logging_in = {
+        let ann = ann.clone();
+        tokio::spawn(async move { ann.call(login()).await })
+    };
+    next_local_event(&mut events, |m| {
+        matches!(m, ServerMessage::EventAgentAvailable { .. })
+    })
+    .await;
+    let routed = answer(
+        &inside,
+        Request::RouteInteraction(RouteInteraction {
+            interaction_id: id.clone(),
+            target: RouteTarget::default(),
+            added_properties: Default::default(),
+        }),
+    )
+    .await;
+    assert!(matches!(routed, ServerMessage::EventAck { .. }), "{routed:?}");
+    assert_no_event(&ann).await;
+    assert!(
+        !logging_in.is_finished(),
+        "the login was answered before it was durable"
+    );
+
+    gate.open();
+    logging_in.await.expect("login task").expect("login");
+    match next_event(&ann).await {
+        ServerMessage::EventInvite { interaction, .. } => assert_eq!(interaction.id, id),
+        other => panic!("expected the invite, got {other:?}"),
+    }
 }

@@ -181,8 +181,8 @@ async fn run(
     };
     ixn_server::wait_for_signal().await;
     tracing::info!("shutting down");
-    // The router first, while the server still answers: what it held goes back to its queue
-    // with the server's last commit, and it does not see its server vanish.
+    // The router first, while the server still answers, so it does not see its server vanish
+    // and try to reconnect.
     if let Some(r) = router {
         r.shutdown().await;
     }

@@ -497,6 +497,7 @@ pub(crate) fn pull(
         let Ok(state) = transition(t, &before) else {
             continue;
         };
+        eng.before_change(slot);
         eng.unindex_slot(slot);
         if let Some(entry) = eng.live.entry_mut(slot) {
             let ix = &mut entry.ix;

@@ -143,6 +143,7 @@ impl Engine {
 
     /// Changes one live interaction, keeping every index exact and marking it for the batch.
     pub(crate) fn update(&mut self, slot: Slot, now: Timestamp, change: impl FnOnce(&mut Interaction)) {
+        self.before_change(slot);
         self.unindex_slot(slot);
         if let Some(entry) = self.live.entry_mut(slot) {
             change(&mut entry.ix);

@@ -620,7 +620,8 @@ fn a_router_gone_returns_what_it_held_and_routes_name_the_agent() {
 
 /// Taking into routing and offering to an agent are released once what they build on is
 /// durable, without waiting for their own batch; every other change waits for its batch.
-/// Rows whose only change since the last batch was volatile are not written again.
+/// Rows whose only change since the last batch was volatile are not written again, and a row
+/// changed durably and then volatilely in one batch is written as it was before.
 #[test]
 fn routing_and_offers_wait_only_for_what_they_build_on() {
     let mut f = Fixture::agents();
@@ -636,10 +637,11 @@ fn routing_and_offers_wait_only_for_what_they_build_on() {
     assert_eq!(f.eng.release_after(), Some(first + 1));
     let batch = f.batch();
     assert_eq!(batch.number, first + 1);
+    assert_eq!(batch.interactions.len(), 1, "the submitted row is written");
     assert_eq!(
-        batch.interactions.len(),
-        1,
-        "the submitted row is written (routing)"
+        batch.interactions[0].state,
+        S::Queued,
+        "without the volatile pull on top"
     );
 
     // The route builds on that batch only, and its row is not written again.
@@ -678,6 +680,34 @@ fn routing_and_offers_wait_only_for_what_they_build_on() {
     let batch = f.batch();
     assert_eq!(batch.number, open);
     assert_eq!(batch.interactions.len(), 1, "the durable change writes the row");
+    let row = &batch.interactions[0];
+    assert_eq!(row.state, S::Routing, "as it was before the offer");
+    assert_eq!(row.assigned_to.as_deref(), Some("router-1"));
+    assert!(row.user_data.get("Segment").is_some(), "with the durable change");
+
+    // Submitted, taken, offered and accepted in one batch: the accept is durable, the row is
+    // written as it is now.
+    let d = f.submit_media("chat");
+    f.ok(&desk(42, "bob"), login(&["chat"]));
+    pulled_ids(&f.ok(&router(), Request::Pull(Pull::for_strategy("main", 1, None))));
+    f.ok(
+        &router(),
+        route(
+            &d,
+            RouteTarget {
+                agents: vec!["bob".into()],
+                ..Default::default()
+            },
+        ),
+    );
+    f.ok(&desk(42, "bob"), accept(&d));
+    let batch = f.batch();
+    let row = batch
+        .interactions
+        .iter()
+        .find(|r| r.id.as_str() == d)
+        .expect("written");
+    assert_eq!(row.state, S::Handling);
 
     // A failed route is released with the batch being collected.
     let c = f.routing("chat");
