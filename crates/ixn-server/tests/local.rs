@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use ixn_model::ClientKind;
 use ixn_protocol::{
-    Accept, InviteOutcome, Pull, RegisterClient, Request, RouteInteraction, RouteTarget, ServerMessage,
-    StopProcessing,
+    Accept, InteractionView, InviteOutcome, Pull, RegisterClient, Request, RouteInteraction, RouteTarget,
+    ServerMessage, StopProcessing,
 };
 use serde_json::json;
 use support::*;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 fn registration(application: &str, key: String) -> RegisterClient {
     RegisterClient {
@@ -68,6 +68,45 @@ async fn next_local_event(
     }
 }
 
+/// A held pull of strategy `main`.
+fn pull_main() -> Request {
+    Request::Pull(Pull::for_strategy("main", 5, Some(8000)))
+}
+
+/// The interactions a pull answered with, after waiting for its answer.
+async fn pulled(answer: oneshot::Receiver<ServerMessage>, why: &str) -> Vec<InteractionView> {
+    let m = tokio::time::timeout(DEADLINE, answer)
+        .await
+        .expect(why)
+        .expect("answered");
+    match m {
+        ServerMessage::EventPulledInteractions { interactions, .. } => interactions,
+        other => panic!("expected pulled interactions, got {other:?}"),
+    }
+}
+
+/// Routes `id` to any agent of its strategy and checks the router's acknowledgement.
+async fn route_to_any(router: &ixn_server::LocalConnection, id: &str) {
+    let routed = answer(
+        router,
+        Request::RouteInteraction(RouteInteraction {
+            interaction_id: id.to_owned(),
+            target: RouteTarget::default(),
+            added_properties: Default::default(),
+        }),
+    )
+    .await;
+    assert!(matches!(routed, ServerMessage::EventAck { .. }), "{routed:?}");
+}
+
+/// The agent's next event is the invite to `id`.
+async fn expect_invite(agent: &ixn_client::Client, id: &str) {
+    match next_event(agent).await {
+        ServerMessage::EventInvite { interaction, .. } => assert_eq!(interaction.id, id),
+        other => panic!("expected the invite, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn registration_is_checked_like_a_websocket_client() {
     let app = spawn_app().await;
@@ -112,35 +151,15 @@ async fn an_in_process_router_routes_and_hears_outcomes() {
     let (router, mut events) = local_router(&app).await;
     assert!(router.client_id() > 0);
     // The held pull is answered when the submit (over WebSocket) is durable.
-    let held = router
-        .send(Request::Pull(Pull::for_strategy("main", 5, Some(8000))))
-        .expect("pull sent");
+    let held = router.send(pull_main()).expect("pull sent");
     let id = submit(&media, "inbound", 9, json!({"Subject": "local"})).await;
-    let pulled = tokio::time::timeout(DEADLINE, held)
-        .await
-        .expect("answered in time")
-        .expect("answered");
-    let ServerMessage::EventPulledInteractions { interactions, .. } = pulled else {
-        panic!("{pulled:?}")
-    };
+    let interactions = pulled(held, "answered in time").await;
     assert_eq!(interactions.len(), 1);
     assert_eq!(interactions[0].id, id);
     assert_eq!(interactions[0].assigned_to.as_deref(), Some("acme-router"));
 
-    let routed = answer(
-        &router,
-        Request::RouteInteraction(RouteInteraction {
-            interaction_id: id.clone(),
-            target: RouteTarget::default(),
-            added_properties: Default::default(),
-        }),
-    )
-    .await;
-    assert!(matches!(routed, ServerMessage::EventAck { .. }), "{routed:?}");
-    assert!(matches!(
-        next_event(&ann).await,
-        ServerMessage::EventInvite { .. }
-    ));
+    route_to_any(&router, &id).await;
+    expect_invite(&ann, &id).await;
     ann.call(Request::Accept(Accept {
         interaction_id: id.clone(),
     }))
@@ -229,29 +248,12 @@ async fn a_router_inside_the_server_routes_before_the_commit_and_the_rest_waits_
 
     // Commits are held: the router inside hears of the submit and routes it all the same.
     gate.close();
-    let held = inside
-        .send(Request::Pull(Pull::for_strategy("main", 5, Some(8000))))
-        .expect("pull sent");
+    let held = inside.send(pull_main()).expect("pull sent");
     let submitted = submit_in_background(&media);
-    let pulled = tokio::time::timeout(DEADLINE, held)
-        .await
-        .expect("told while the commit is held")
-        .expect("answered");
-    let ServerMessage::EventPulledInteractions { interactions, .. } = pulled else {
-        panic!("{pulled:?}")
-    };
+    let interactions = pulled(held, "told while the commit is held").await;
     assert_eq!(interactions.len(), 1);
     let id = interactions[0].id.clone();
-    let routed = answer(
-        &inside,
-        Request::RouteInteraction(RouteInteraction {
-            interaction_id: id.clone(),
-            target: RouteTarget::default(),
-            added_properties: Default::default(),
-        }),
-    )
-    .await;
-    assert!(matches!(routed, ServerMessage::EventAck { .. }), "{routed:?}");
+    route_to_any(&inside, &id).await;
     // Nothing outside the server has heard of it: not the submitter, not the agent (an invite
     // sent with the route's answer would be in the agent's stream before its ping's answer).
     assert_no_event(&ann).await;
@@ -262,16 +264,11 @@ async fn a_router_inside_the_server_routes_before_the_commit_and_the_rest_waits_
 
     gate.open();
     assert_eq!(submitted.await.expect("submit task"), id);
-    match next_event(&ann).await {
-        ServerMessage::EventInvite { interaction, .. } => assert_eq!(interaction.id, id),
-        other => panic!("expected the invite, got {other:?}"),
-    }
+    expect_invite(&ann, &id).await;
 
     // An ordinary in-process connection hears of work only once it is durable.
     let (plain, _plain_events) = connector.connect(&reg).await.expect("registers");
-    let mut held = plain
-        .send(Request::Pull(Pull::for_strategy("main", 5, Some(8000))))
-        .expect("pull sent");
+    let mut held = plain.send(pull_main()).expect("pull sent");
     gate.close();
     let submitted = submit_in_background(&media);
     assert!(
@@ -280,13 +277,7 @@ async fn a_router_inside_the_server_routes_before_the_commit_and_the_rest_waits_
     );
     gate.open();
     let second = submitted.await.expect("submit task");
-    let pulled = tokio::time::timeout(DEADLINE, held)
-        .await
-        .expect("told once durable")
-        .expect("answered");
-    let ServerMessage::EventPulledInteractions { interactions, .. } = pulled else {
-        panic!("{pulled:?}")
-    };
+    let interactions = pulled(held, "told once durable").await;
     assert_eq!(interactions.len(), 1);
     assert_eq!(interactions[0].id, second);
 }
@@ -303,8 +294,8 @@ async fn what_a_router_inside_does_on_news_not_yet_durable_waits_for_that_news()
         .await
         .expect("registers");
     let id = submit(&media, "inbound", 9, json!({"Subject": "waiting"})).await;
-    let pulled = answer(&inside, Request::Pull(Pull::for_strategy("main", 5, Some(8000)))).await;
-    assert!(matches!(pulled, ServerMessage::EventPulledInteractions { .. }));
+    let held = inside.send(pull_main()).expect("pull sent");
+    assert_eq!(pulled(held, "answered in time").await.len(), 1);
 
     // Ann logs in while commits are held: the router hears she is available at once and
     // offers her the chat, but she must not be invited before her login is durable.
@@ -318,16 +309,7 @@ async fn what_a_router_inside_does_on_news_not_yet_durable_waits_for_that_news()
         matches!(m, ServerMessage::EventAgentAvailable { .. })
     })
     .await;
-    let routed = answer(
-        &inside,
-        Request::RouteInteraction(RouteInteraction {
-            interaction_id: id.clone(),
-            target: RouteTarget::default(),
-            added_properties: Default::default(),
-        }),
-    )
-    .await;
-    assert!(matches!(routed, ServerMessage::EventAck { .. }), "{routed:?}");
+    route_to_any(&inside, &id).await;
     assert_no_event(&ann).await;
     assert!(
         !logging_in.is_finished(),
@@ -336,8 +318,5 @@ async fn what_a_router_inside_does_on_news_not_yet_durable_waits_for_that_news()
 
     gate.open();
     logging_in.await.expect("login task").expect("login");
-    match next_event(&ann).await {
-        ServerMessage::EventInvite { interaction, .. } => assert_eq!(interaction.id, id),
-        other => panic!("expected the invite, got {other:?}"),
-    }
+    expect_invite(&ann, &id).await;
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use ixn_config::{Application, Config, RouterConfig};
+use ixn_config::{Application, RouterConfig, Strategy};
 use ixn_model::ClientKind;
 use ixn_protocol::{RegisterClient, Request, ServerMessage};
 use ixn_router::{BoxFuture, Connected, Connector, Link, LinkClosed, Router, ServerSpec};
@@ -64,7 +64,7 @@ pub fn serve_router_application() -> (Application, String) {
 /// loopback TCP in between. It shares the server's fate, so it is told of new work before the
 /// work is durable (`LocalConnector::connect_inside`) and routes it while it is being committed.
 pub fn start_in_process_router(
-    config: &Config,
+    strategies: &[Strategy],
     server: LocalConnector,
     apps: &[(Application, String)],
 ) -> anyhow::Result<Router> {
@@ -81,8 +81,7 @@ pub fn start_in_process_router(
             tenant: app.tenant.clone(),
         })
         .collect();
-    Router::start_with(specs, &router_config, &config.process.strategies)
-        .context("starting the in-process router")
+    Router::start_with(specs, &router_config, strategies).context("starting the in-process router")
 }
 
 /// The in-process router's connection to the server it runs in.

@@ -61,15 +61,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // A desktop application for `ixn desktop` (any agent id may log in with it).
     let desktop_key = admin_key(&args.data_dir.join(DESKTOP_KEY_FILE))?;
     let desktop = Application::new("desktop", ClientKind::AgentDesktop, "default", &desktop_key);
-    let router = crate::router::serve_router_application();
-    let extra = vec![admin, router.0.clone(), desktop];
+    let routers = vec![crate::router::serve_router_application()];
     run(
         config,
         &store_url,
         Some(config_path),
-        extra,
+        vec![admin, desktop],
         Some(&key_path),
-        vec![router],
+        routers,
     )
     .await
 }
@@ -102,8 +101,7 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     } else {
         Vec::new()
     };
-    let extra = routers.iter().map(|(app, _)| app.clone()).collect();
-    run(config, &store_url, Some(args.config), extra, None, routers).await
+    run(config, &store_url, Some(args.config), Vec::new(), None, routers).await
 }
 
 /// With `[server] route-in-process`: an application for the router inside the server, one per
@@ -149,11 +147,13 @@ async fn run(
     config: Config,
     store_url: &str,
     config_path: Option<PathBuf>,
-    extra_applications: Vec<Application>,
+    mut extra_applications: Vec<Application>,
     key_path: Option<&Path>,
     routers: Vec<(Application, String)>,
 ) -> anyhow::Result<ExitCode> {
-    let router_config = (!routers.is_empty()).then(|| config.clone());
+    // The in-process routers' applications exist besides the configured ones.
+    extra_applications.extend(routers.iter().map(|(app, _)| app.clone()));
+    let strategies = config.process.strategies.clone();
     let store = ixn_store::open(store_url)
         .await
         .with_context(|| format!("opening store {}", redact(store_url)))?;
@@ -171,13 +171,14 @@ async fn run(
             p.display()
         );
     }
-    let router = match &router_config {
-        Some(c) => Some(crate::router::start_in_process_router(
-            c,
+    let router = if routers.is_empty() {
+        None
+    } else {
+        Some(crate::router::start_in_process_router(
+            &strategies,
             server.local_connector(),
             &routers,
-        )?),
-        None => None,
+        )?)
     };
     ixn_server::wait_for_signal().await;
     tracing::info!("shutting down");

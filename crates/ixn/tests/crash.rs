@@ -9,6 +9,8 @@
 //! with the one request in flight applied". A failure prints its seed; rerun with
 //! `IXN_CRASH_SEED=<seed>` to replay the same choices (thread timing still varies).
 
+mod support;
+
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -22,7 +24,6 @@ use ixn_protocol::{
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// Queues of the test's business process.
@@ -206,22 +207,9 @@ impl Server {
             .kill_on_drop(true);
         let deadline = Instant::now() + STARTUP_DEADLINE;
         let mut child = cmd.spawn().expect("spawning ixn");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let base = tokio::time::timeout(STARTUP_DEADLINE, async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(url) = line.strip_prefix("ixn listening on ") {
-                    return Some(url.trim().to_owned());
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("ixn did not print its address; log:\n{}", log_tail(log)));
-        // Keep draining stdout so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let base = support::listening_address(&mut child, STARTUP_DEADLINE)
+            .await
+            .unwrap_or_else(|| panic!("ixn did not print its address; log:\n{}", log_tail(log)));
         let key = match backend {
             Backend::Sqlite { data_dir } => std::fs::read_to_string(data_dir.join("admin.key"))
                 .expect("admin.key")

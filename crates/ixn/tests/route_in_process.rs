@@ -2,6 +2,8 @@
 //! router inside its own process for the tenants with strategies that submitters serve, and
 //! refuses the option when there is nothing to route.
 
+mod support;
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -9,7 +11,6 @@ use std::time::{Duration, Instant};
 use ixn_client::{Client, Registration, RestClient, TlsOptions};
 use ixn_model::ClientKind;
 use ixn_protocol::{AgentLogin, MediaLogin, Request, ServerMessage, Submit};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// Upper bound on every wait; reached only when something is broken.
@@ -57,20 +58,9 @@ async fn start(config: &Path) -> (Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawning ixn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = tokio::time::timeout(DEADLINE, async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(url) = line.strip_prefix("ixn listening on ") {
-                return Some(url.trim().to_owned());
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
-    .expect("ixn printed its address");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let base = support::listening_address(&mut child, DEADLINE)
+        .await
+        .expect("ixn printed its address");
     let rest = RestClient::new(&base, ADMIN_KEY, &TlsOptions::default()).expect("REST client");
     let deadline = Instant::now() + DEADLINE;
     while !rest.ready().await {
