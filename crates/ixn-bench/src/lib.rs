@@ -14,7 +14,7 @@ mod fill;
 mod fleet;
 mod load;
 mod plot;
-mod procstat;
+pub mod procstat;
 mod report;
 mod scenarios;
 mod target;

@@ -119,9 +119,8 @@ impl Router {
         Ok(Router { shutdown, tasks })
     }
 
-    /// Stops every server task and waits for them. Interactions still held return to their
-    /// queues when the servers notice (routing timeout) — or at once when the server drops a
-    /// router's interactions on disconnect.
+    /// Stops every server task and waits for them: when this returns, every connection of
+    /// the router is closed, so each server takes back at once the interactions it held.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks {

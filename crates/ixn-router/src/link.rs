@@ -105,7 +105,13 @@ impl Connector for WsConnector {
             let reader = client.clone();
             tokio::spawn(async move {
                 loop {
-                    match reader.next_event(EVENT_WAIT).await {
+                    // Ends when the router drops the events' receiver, so that this clone of the
+                    // client does not keep the connection open.
+                    let next = tokio::select! {
+                        next = reader.next_event(EVENT_WAIT) => next,
+                        () = tx.closed() => return,
+                    };
+                    match next {
                         Some(m) => {
                             if tx.send(m).is_err() {
                                 return;

@@ -73,8 +73,14 @@ impl ServerTask {
                 m = worker.run(connected.events, pulled_rx) => Some(m),
                 _ = shutdown.changed() => None,
             };
+            // The worker's link went with it; the pull loops hold the others. Waiting for them
+            // to end means the connection is closed when this returns (the server hears the
+            // router leave and takes back what it held), not whenever the runtime drops them.
             for l in &loops {
                 l.abort();
+            }
+            for l in loops {
+                let _ = l.await;
             }
             match ended {
                 Some(m) => {

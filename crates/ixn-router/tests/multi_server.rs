@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use ixn_client::{Client, Registration, TlsOptions};
 use ixn_config::{RouterConfig, RouterServer};
-use ixn_model::ClientKind;
-use ixn_protocol::{Accept, AgentLogin, MediaLogin, Request, ServerMessage, StopProcessing, Submit};
+use ixn_model::{ClientKind, InteractionState};
+use ixn_protocol::{
+    Accept, AgentLogin, GetInteraction, MediaLogin, Request, ServerMessage, StopProcessing, Submit,
+};
 use ixn_router::Router;
 use ixn_server::{RunningServer, ServerOptions};
 use tokio::sync::mpsc;
@@ -183,17 +185,72 @@ fn of_agent(items: &[(&'static str, String)], agent: &str) -> BTreeSet<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_router_two_servers() {
-    let mut a = spawn_server(1).await;
-    let mut b = spawn_server(2).await;
-    let router_server = |url: &str| RouterServer {
+fn router_server(url: &str) -> RouterServer {
+    RouterServer {
         url: url.to_owned(),
         application: "router".into(),
         api_key: key("router"),
         tls_ca_file: None,
         tenant: "default".into(),
-    };
+    }
+}
+
+/// The state of an interaction as the server has it now.
+async fn state_of(client: &Client, id: &str) -> InteractionState {
+    let get = Request::GetInteraction(GetInteraction {
+        interaction_id: id.to_owned(),
+    });
+    match client.call(get).await {
+        Ok(ServerMessage::EventInteractionProperties { interaction, .. }) => interaction.state,
+        other => panic!("get {id}: {other:?}"),
+    }
+}
+
+/// Polls (every 20 ms, up to `within`) until `id` is in `want`; false if it never got there.
+async fn reaches(client: &Client, id: &str, want: InteractionState, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if state_of(client, id).await == want {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// A router that stops has closed its connections when `shutdown` returns, so the server takes
+/// back at once what it held (here a chat with no agent to go to, waiting in `routing`) instead
+/// of after its routing timeout (12 hours by default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_router_gives_back_at_once_what_it_held() {
+    let mut a = spawn_server(1).await;
+    let strategies = ixn_config::parse(&config_text(1), "test.toml")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .process
+        .strategies;
+    let router = Router::start(&RouterConfig::single(router_server(&a.url)), &strategies)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let media = client(&a.url, "media", ClientKind::MediaServer, None).await;
+    let id = submit(&media, 1).await.pop_first().expect("one submitted");
+    assert!(
+        reaches(&media, &id, InteractionState::Routing, DEADLINE).await,
+        "the router never took {id}"
+    );
+
+    router.shutdown().await;
+    assert!(
+        reaches(&media, &id, InteractionState::Queued, Duration::from_secs(5)).await,
+        "{id} stayed with the stopped router"
+    );
+    if let Some(s) = a.server.take() {
+        s.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_router_two_servers() {
+    let mut a = spawn_server(1).await;
+    let mut b = spawn_server(2).await;
     let mut router_config = RouterConfig::single(router_server(&a.url));
     router_config.servers.push(router_server(&b.url));
     let strategies = ixn_config::parse(&config_text(1), "test.toml")
