@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ixn_config::{BusinessProcess, Settings};
 use ixn_engine::{ClientCtx, Engine, Notify, Output};
-use ixn_model::Timestamp;
+use ixn_model::{Name, Timestamp};
 use ixn_protocol::{ErrorCode, ProtocolError, Request, ServerMessage};
 use ixn_store::WriteBatch;
 use tokio::sync::{mpsc, oneshot};
@@ -71,6 +71,13 @@ pub(crate) enum CoreMsg {
         step: crate::esp::EspStep,
         releases: Vec<(Dest, WsOut)>,
     },
+    /// Answer once no connection of this application is registered (at once if none is):
+    /// what a router application held has then gone back to its queues.
+    WhenGone {
+        tenant: Name,
+        application: Name,
+        reply: oneshot::Sender<()>,
+    },
     /// Stop taking requests, commit what was applied, and end.
     Shutdown,
 }
@@ -111,6 +118,8 @@ pub(crate) struct Core {
     /// durable: what such a client does next may build on them, so its effects outside the
     /// server wait for that batch too (see [`Core::after_for`]).
     told_inside: u64,
+    /// `WhenGone` waiters: tenant, application, whom to tell.
+    gone_waiters: Vec<(Name, Name, oneshot::Sender<()>)>,
 }
 
 pub(crate) fn now() -> Timestamp {
@@ -122,6 +131,13 @@ pub(crate) fn now() -> Timestamp {
 }
 
 impl Core {
+    /// Whether a connection of this application is registered.
+    fn connected(&self, tenant: &Name, application: &Name) -> bool {
+        self.sessions
+            .values()
+            .any(|s| s.ctx.tenant == *tenant && s.ctx.application == *application)
+    }
+
     pub fn new(engine: Engine, shared: Arc<Shared>, writer: mpsc::Sender<Job>) -> Core {
         Core {
             engine,
@@ -133,6 +149,7 @@ impl Core {
             writer_busy: false,
             committed: 0,
             told_inside: 0,
+            gone_waiters: Vec::new(),
         }
     }
 
@@ -257,10 +274,7 @@ impl Core {
             CoreMsg::Unregister { client_id } => {
                 if let Some(gone) = self.sessions.remove(&client_id)
                     && gone.ctx.kind == ixn_model::ClientKind::Router
-                    && !self
-                        .sessions
-                        .values()
-                        .any(|s| s.ctx.tenant == gone.ctx.tenant && s.ctx.application == gone.ctx.application)
+                    && !self.connected(&gone.ctx.tenant, &gone.ctx.application)
                 {
                     let mut out = Output::default();
                     self.engine
@@ -271,6 +285,25 @@ impl Core {
                 let mut out = Output::default();
                 self.engine.client_gone(client_id, now(), &mut out);
                 self.route(out);
+                let waiters = std::mem::take(&mut self.gone_waiters);
+                for (tenant, application, reply) in waiters {
+                    if self.connected(&tenant, &application) {
+                        self.gone_waiters.push((tenant, application, reply));
+                    } else {
+                        let _ = reply.send(());
+                    }
+                }
+            }
+            CoreMsg::WhenGone {
+                tenant,
+                application,
+                reply,
+            } => {
+                if self.connected(&tenant, &application) {
+                    self.gone_waiters.push((tenant, application, reply));
+                } else {
+                    let _ = reply.send(());
+                }
             }
             CoreMsg::Request {
                 ctx,

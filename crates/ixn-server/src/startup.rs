@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -34,7 +34,8 @@ pub struct ServerOptions {
 /// an await.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub config: RwLock<Arc<Config>>,
+    /// The running configuration; its receivers hear of every applied change.
+    pub config: watch::Sender<Arc<Config>>,
     pub extra_applications: Vec<Application>,
     pub config_path: Option<PathBuf>,
     pub kpi: Kpi,
@@ -56,17 +57,11 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub fn config(&self) -> Arc<Config> {
-        match self.config.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.config.borrow().clone()
     }
 
     pub fn set_config(&self, config: Config) {
-        match self.config.write() {
-            Ok(mut c) => *c = Arc::new(config),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(config),
-        }
+        self.config.send_replace(Arc::new(config));
     }
 
     pub fn next_client_id(&self) -> u64 {
@@ -101,6 +96,29 @@ impl RunningServer {
     pub fn local_connector(&self) -> crate::LocalConnector {
         crate::LocalConnector {
             shared: self.shared.clone(),
+        }
+    }
+
+    /// The running configuration now and after each applied change (`RequestApplyConfig`):
+    /// what components started beside the server (the in-process router) follow.
+    pub fn config_updates(&self) -> watch::Receiver<Arc<Config>> {
+        self.shared.config.subscribe()
+    }
+
+    /// Returns once no connection of `application` (of `tenant`) is registered, at once if
+    /// none is: for a router application, what it held has then gone back to its queues. (When
+    /// another connection of a router application is still there, the server keeps what the
+    /// application holds.)
+    pub async fn application_gone(&self, tenant: &str, application: &str) {
+        let (reply, gone) = tokio::sync::oneshot::channel();
+        let msg = CoreMsg::WhenGone {
+            tenant: tenant.into(),
+            application: application.into(),
+            reply,
+        };
+        if self.shared.core.send(msg).await.is_ok() {
+            // An error means the core ended: nothing is registered any more.
+            let _ = gone.await;
         }
     }
 
@@ -210,7 +228,7 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<RunningServer> {
     let shared = Arc::new(Shared {
         kpi: Kpi::new(&config.settings),
         max_frame_size: config.server.max_frame_size,
-        config: RwLock::new(Arc::new(config.clone())),
+        config: watch::Sender::new(Arc::new(config.clone())),
         extra_applications,
         config_path,
         store: store.clone(),

@@ -214,16 +214,24 @@ async fn dropping_an_in_process_router_returns_its_interactions() {
         "{pulled:?}"
     );
     assert_eq!(depth(&media, "inbound").await, 0);
-    // Like a closed WebSocket: the server forgets the router and the interaction goes back.
+    // While the router is connected, its application is not gone.
+    let gone = app.server().application_gone("acme", "acme-router");
+    tokio::pin!(gone);
+    assert!(
+        tokio::time::timeout(ABSENT, &mut gone).await.is_err(),
+        "told the router was gone while it was connected"
+    );
+    // Like a closed WebSocket: the server forgets the router and the interaction goes back,
+    // by the time it says the application is gone.
     drop(router);
-    let until = tokio::time::Instant::now() + DEADLINE;
-    while depth(&media, "inbound").await != 1 {
-        assert!(
-            tokio::time::Instant::now() < until,
-            "the interaction never returned to its queue"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tokio::time::timeout(DEADLINE, gone)
+        .await
+        .expect("told once the router is gone");
+    assert_eq!(
+        depth(&media, "inbound").await,
+        1,
+        "the interaction is back in its queue"
+    );
 }
 
 /// Submits on another task (its answer waits for the commit).

@@ -171,7 +171,7 @@ async fn run(
             p.display()
         );
     }
-    let router = if routers.is_empty() {
+    let mut router = if routers.is_empty() {
         None
     } else {
         Some(crate::router::start_in_process_router(
@@ -180,7 +180,29 @@ async fn run(
             &routers,
         )?)
     };
-    ixn_server::wait_for_signal().await;
+    let mut routed = strategies;
+    let mut updates = server.config_updates();
+    let signal = ixn_server::wait_for_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            () = &mut signal => break,
+            changed = updates.changed(), if !routers.is_empty() => {
+                if changed.is_err() {
+                    // The server is gone; wait for the signal as before.
+                    (&mut signal).await;
+                    break;
+                }
+                let applied = updates.borrow_and_update().process.strategies.clone();
+                if applied != routed {
+                    router = follow_strategies(router.take(), &applied, &server, &routers).await;
+                    if router.is_some() {
+                        routed = applied;
+                    }
+                }
+            }
+        }
+    }
     tracing::info!("shutting down");
     // The router first, while the server still answers, so it does not see its server vanish
     // and try to reconnect.
@@ -235,6 +257,42 @@ fn redact(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
+    }
+}
+
+/// The in-process router after a configuration with other strategies was applied: the old
+/// router stops, the server takes back what it held (once the router's last connection is
+/// gone, see `RunningServer::application_gone`), and a new router with the applied strategies
+/// pulls it again. The strategies are compiled first: if they cannot run (a script file that
+/// cannot be read), the old router keeps routing with the ones it has. `None` only if the
+/// strategies compiled but the new router still failed to start (a script file changed in
+/// between); the next applied configuration tries again.
+async fn follow_strategies(
+    old: Option<ixn_router::Router>,
+    strategies: &[ixn_config::Strategy],
+    server: &ixn_server::RunningServer,
+    routers: &[(Application, String)],
+) -> Option<ixn_router::Router> {
+    let runs = strategies.iter().filter(|s| s.enabled);
+    if let Err(e) = runs.map(ixn_router::compile).try_for_each(|c| c.map(drop)) {
+        tracing::error!(error = %e, "the applied strategies cannot run; the in-process router keeps the previous ones");
+        return old;
+    }
+    if let Some(old) = old {
+        old.shutdown().await;
+    }
+    for (app, _) in routers {
+        server.application_gone(&app.tenant, &app.name).await;
+    }
+    match crate::router::start_in_process_router(strategies, server.local_connector(), routers) {
+        Ok(new) => {
+            tracing::info!("in-process router restarted with the applied strategies");
+            Some(new)
+        }
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "the in-process router could not restart; nothing is routed until the next applied configuration or start");
+            None
+        }
     }
 }
 

@@ -9,8 +9,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use ixn_client::{Client, Registration, RestClient, TlsOptions};
-use ixn_model::ClientKind;
-use ixn_protocol::{AgentLogin, MediaLogin, Request, ServerMessage, Submit};
+use ixn_model::{ClientKind, InteractionState};
+use ixn_protocol::{AgentLogin, ApplyConfig, GetInteraction, MediaLogin, Request, ServerMessage, Submit};
 use tokio::process::{Child, Command};
 
 /// Upper bound on every wait; reached only when something is broken.
@@ -70,18 +70,13 @@ async fn start(config: &Path) -> (Child, String) {
     (child, base)
 }
 
-#[tokio::test]
-async fn the_server_routes_with_a_router_in_its_own_process() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("ixn.toml");
-    let text = config(&dir.path().join("data"), ixn_config::DEFAULT_PROCESS_TOML);
-    std::fs::write(&path, text).expect("writing the configuration");
-    let (mut child, base) = start(&path).await;
-
+/// Agent `ann`, logged in ready for chat.
+async fn login_ann(base: &str) -> Client {
     let mut reg = Registration::new("desktop", ClientKind::AgentDesktop, DESKTOP_KEY);
     reg.agent_id = Some("ann".into());
-    let tls = TlsOptions::default();
-    let ann = Client::connect(&base, reg, &tls).await.expect("desktop connects");
+    let ann = Client::connect(base, reg, &TlsOptions::default())
+        .await
+        .expect("desktop connects");
     ann.call(Request::AgentLogin(AgentLogin {
         place: None,
         media: vec![MediaLogin {
@@ -93,13 +88,18 @@ async fn the_server_routes_with_a_router_in_its_own_process() {
     }))
     .await
     .expect("login");
-    let media = Client::connect(
-        &base,
-        Registration::new("media", ClientKind::MediaServer, MEDIA_KEY),
-        &tls,
-    )
-    .await
-    .expect("media server connects");
+    ann
+}
+
+async fn media_server(base: &str) -> Client {
+    let reg = Registration::new("media", ClientKind::MediaServer, MEDIA_KEY);
+    Client::connect(base, reg, &TlsOptions::default())
+        .await
+        .expect("media server connects")
+}
+
+/// Submits a chat to `inbound`; its id.
+async fn submit_chat(media: &Client) -> String {
     let submitted = media
         .call(Request::Submit(Submit {
             queue: Some("inbound".into()),
@@ -107,13 +107,26 @@ async fn the_server_routes_with_a_router_in_its_own_process() {
         }))
         .await
         .expect("submit");
-    let ServerMessage::EventAck {
-        interaction_id: Some(id),
-        ..
-    } = submitted
-    else {
-        panic!("submit answered {submitted:?}")
-    };
+    match submitted {
+        ServerMessage::EventAck {
+            interaction_id: Some(id),
+            ..
+        } => id,
+        other => panic!("submit answered {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_server_routes_with_a_router_in_its_own_process() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("ixn.toml");
+    let text = config(&dir.path().join("data"), ixn_config::DEFAULT_PROCESS_TOML);
+    std::fs::write(&path, text).expect("writing the configuration");
+    let (mut child, base) = start(&path).await;
+
+    let ann = login_ann(&base).await;
+    let media = media_server(&base).await;
+    let id = submit_chat(&media).await;
     // No `ixn router` runs: the invite comes from the router inside the server.
     match ann.next_event(DEADLINE).await {
         Some(ServerMessage::EventInvite {
@@ -145,4 +158,62 @@ async fn route_in_process_without_a_strategy_is_refused() {
         stderr.contains("route-in-process = true, but no enabled [[strategies]] that a [[submitters]]"),
         "{stderr}"
     );
+}
+
+/// A configuration applied to the running server reaches the router inside it: a chat the
+/// router holds for an agent who is not there (`bob`) goes to `ann` once the applied strategy
+/// names her, without a restart.
+#[tokio::test]
+async fn applied_strategies_reach_the_router_inside() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("ixn.toml");
+    let data = dir.path().join("data");
+    let text = |agent: &str| {
+        let strategy =
+            format!("[[strategies]]\nname = \"default\"\n\n[[strategies.steps]]\nagents = [\"{agent}\"]\n");
+        config(
+            &data,
+            &format!("{}\n{strategy}", ixn_config::DEFAULT_PROCESS_TOML),
+        )
+    };
+    std::fs::write(&path, text("bob")).expect("writing the configuration");
+    let (mut child, base) = start(&path).await;
+    let ann = login_ann(&base).await;
+    let media = media_server(&base).await;
+    let id = submit_chat(&media).await;
+
+    // The router takes it and waits for bob.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let get = Request::GetInteraction(GetInteraction {
+            interaction_id: id.clone(),
+        });
+        match media.call(get).await.expect("get") {
+            ServerMessage::EventInteractionProperties { interaction, .. }
+                if interaction.state == InteractionState::Routing =>
+            {
+                break;
+            }
+            ServerMessage::EventInteractionProperties { .. } => {}
+            other => panic!("get answered {other:?}"),
+        }
+        assert!(Instant::now() < deadline, "the router never took {id}");
+        tokio::time::sleep(Duration::from_millis(20)).await; // polling interval
+    }
+
+    let admin = RestClient::new(&base, ADMIN_KEY, &TlsOptions::default()).expect("REST client");
+    let applied = admin
+        .request(Request::ApplyConfig(ApplyConfig {
+            config: text("ann"),
+            dry_run: false,
+        }))
+        .await
+        .expect("apply");
+    assert!(matches!(applied, ServerMessage::EventAck { .. }), "{applied:?}");
+    match ann.next_event(DEADLINE).await {
+        Some(ServerMessage::EventInvite { interaction, .. }) => assert_eq!(interaction.id, id),
+        other => panic!("expected an invite, got {other:?}"),
+    }
+    child.start_kill().expect("stopping the server");
+    let _ = child.wait().await;
 }
