@@ -106,6 +106,10 @@ pub(crate) async fn apply_config(
         .unwrap_or_else(|| "request".to_owned());
     let mut config = ixn_config::parse(text, &file)
         .map_err(|e| ProtocolError::new(ErrorCode::InvalidConfiguration, e.to_string()))?;
+    if let Some(check) = shared.config_check.get() {
+        check(&config)
+            .map_err(|e| ProtocolError::new(ErrorCode::InvalidConfiguration, format!("{file}: {e}")))?;
+    }
     if dry_run {
         return Ok(());
     }

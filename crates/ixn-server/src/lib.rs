@@ -26,4 +26,4 @@ mod tls;
 mod writer;
 
 pub use local::{LocalClosed, LocalConnection, LocalConnector};
-pub use startup::{RunningServer, ServerOptions, start, wait_for_signal};
+pub use startup::{ConfigCheck, RunningServer, ServerOptions, start, wait_for_signal};

@@ -47,6 +47,9 @@ pub(crate) struct Shared {
     pub ready: AtomicBool,
     pub store_ok: AtomicBool,
     pub last_store_error: Mutex<Option<String>>,
+    /// A check of the composition root on every configuration applied (see
+    /// [`RunningServer::check_applied_configs`]).
+    pub config_check: CheckSlot,
     pub max_frame_size: usize,
     pub live_at_start: AtomicU64,
     /// Turns true when the server stops; sessions close on it.
@@ -66,6 +69,39 @@ impl Shared {
 
     pub fn next_client_id(&self) -> u64 {
         self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// A check a configuration must pass to be applied at run time, besides its own validation:
+/// an error message, or nothing.
+pub type ConfigCheck = Arc<dyn Fn(&Config) -> Result<(), String> + Send + Sync>;
+
+/// Where [`Shared`] keeps the [`ConfigCheck`].
+#[derive(Default)]
+pub(crate) struct CheckSlot(Mutex<Option<ConfigCheck>>);
+
+impl CheckSlot {
+    pub fn get(&self) -> Option<ConfigCheck> {
+        self.0
+            .lock()
+            .map_or_else(|poisoned| poisoned.into_inner().clone(), |c| c.clone())
+    }
+
+    fn set(&self, check: ConfigCheck) {
+        match self.0.lock() {
+            Ok(mut c) => *c = Some(check),
+            Err(poisoned) => *poisoned.into_inner() = Some(check),
+        }
+    }
+}
+
+impl std::fmt::Debug for CheckSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.get().is_some() {
+            "CheckSlot(set)"
+        } else {
+            "CheckSlot(none)"
+        })
     }
 }
 
@@ -103,6 +139,14 @@ impl RunningServer {
     /// what components started beside the server (the in-process router) follow.
     pub fn config_updates(&self) -> watch::Receiver<Arc<Config>> {
         self.shared.config.subscribe()
+    }
+
+    /// Makes every configuration applied from now on (`RequestApplyConfig`, dry runs too) pass
+    /// `check` as well: a configuration it refuses is answered `invalid_configuration` with its
+    /// message and changes nothing. For what only the composition root can check, such as the
+    /// script files of the strategies a router inside the process will run.
+    pub fn check_applied_configs(&self, check: ConfigCheck) {
+        self.shared.config_check.set(check);
     }
 
     /// Returns once no connection of `application` (of `tenant`) is registered, at once if
@@ -238,6 +282,7 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<RunningServer> {
         ready: AtomicBool::new(false),
         store_ok: AtomicBool::new(true),
         last_store_error: Mutex::new(None),
+        config_check: CheckSlot::default(),
         live_at_start: AtomicU64::new(loaded),
         shutdown: shutdown_rx.clone(),
         reporting,

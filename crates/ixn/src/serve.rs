@@ -180,6 +180,12 @@ async fn run(
             &routers,
         )?)
     };
+    if !routers.is_empty() {
+        // A configuration whose strategies the router inside could not run is refused.
+        server.check_applied_configs(std::sync::Arc::new(|config: &Config| {
+            runnable(&config.process.strategies)
+        }));
+    }
     let mut routed = strategies;
     let mut updates = server.config_updates();
     let signal = ixn_server::wait_for_signal();
@@ -260,11 +266,22 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// Whether the router inside the server can run these strategies: every enabled one compiles
+/// (its script file is readable and its script valid).
+fn runnable(strategies: &[ixn_config::Strategy]) -> Result<(), String> {
+    strategies
+        .iter()
+        .filter(|s| s.enabled)
+        .try_for_each(|s| ixn_router::compile(s).map(drop))
+        .map_err(|e| e.to_string())
+}
+
 /// The in-process router after a configuration with other strategies was applied: the old
 /// router stops, the server takes back what it held (once the router's last connection is
 /// gone, see `RunningServer::application_gone`), and a new router with the applied strategies
-/// pulls it again. The strategies are compiled first: if they cannot run (a script file that
-/// cannot be read), the old router keeps routing with the ones it has. `None` only if the
+/// pulls it again. The strategies are compiled first (they were when the configuration was
+/// applied, but a script file may have changed since): if they cannot run, the old router keeps
+/// routing with the ones it has. `None` only if the
 /// strategies compiled but the new router still failed to start (a script file changed in
 /// between); the next applied configuration tries again.
 async fn follow_strategies(
@@ -273,8 +290,8 @@ async fn follow_strategies(
     server: &ixn_server::RunningServer,
     routers: &[(Application, String)],
 ) -> Option<ixn_router::Router> {
-    let runs = strategies.iter().filter(|s| s.enabled);
-    if let Err(e) = runs.map(ixn_router::compile).try_for_each(|c| c.map(drop)) {
+    // Checked when the configuration was applied; a script file may have changed since.
+    if let Err(e) = runnable(strategies) {
         tracing::error!(error = %e, "the applied strategies cannot run; the in-process router keeps the previous ones");
         return old;
     }

@@ -202,6 +202,23 @@ async fn applied_strategies_reach_the_router_inside() {
     }
 
     let admin = RestClient::new(&base, ADMIN_KEY, &TlsOptions::default()).expect("REST client");
+    // Strategies the router inside could not run are refused, and change nothing.
+    let missing = dir.path().join("missing.rhai");
+    let unrunnable = format!(
+        "{}\n[[strategies]]\nname = \"default\"\nscript-file = {:?}\n",
+        ixn_config::DEFAULT_PROCESS_TOML,
+        missing.display().to_string()
+    );
+    let refused = admin
+        .request(Request::ApplyConfig(ApplyConfig {
+            config: config(&data, &unrunnable),
+            dry_run: false,
+        }))
+        .await;
+    match refused {
+        Err(e) => assert!(e.to_string().contains("cannot read"), "{e}"),
+        Ok(answer) => panic!("a strategy with a missing script file was applied: {answer:?}"),
+    }
     let applied = admin
         .request(Request::ApplyConfig(ApplyConfig {
             config: text("ann"),
