@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use ixn_client::{Client, Registration, TlsOptions};
 use ixn_model::{ClientKind, UserData};
-use ixn_protocol::{Accept, AgentLogin, MediaLogin, Request, ServerMessage, StopProcessing, Submit};
+use ixn_protocol::{Accept, AgentLogin, Request, ServerMessage, StopProcessing, Submit};
 use tokio::task::JoinHandle;
 
 use crate::target::{Credentials, Target};
@@ -76,15 +76,7 @@ impl Fleet {
                 Some(agent.clone()),
             )
             .await?;
-            let login = AgentLogin {
-                place: None,
-                media: vec![MediaLogin {
-                    media_type: payload.media_type.clone(),
-                    ready: true,
-                    reason: None,
-                }],
-                reason: None,
-            };
+            let login = AgentLogin::ready_for([payload.media_type.clone()]);
             c.call(Request::AgentLogin(login))
                 .await
                 .with_context(|| format!("logging in {agent}"))?;

@@ -12,8 +12,7 @@ use ixn_config::Config;
 use ixn_engine::{ClientCtx, Engine, Output};
 use ixn_model::{ClientKind, Name, Timestamp};
 use ixn_protocol::{
-    Accept, AgentLogin, MediaLogin, Pull, Request, RouteInteraction, RouteTarget, ServerMessage,
-    StopProcessing, Submit,
+    Accept, AgentLogin, Pull, Request, RouteInteraction, RouteTarget, ServerMessage, StopProcessing, Submit,
 };
 
 const T0: Timestamp = Timestamp(1_767_225_600_000);
@@ -51,18 +50,7 @@ impl Floor {
         for i in 0..agents {
             let name = format!("agent{i:05}");
             let c = ctx(100 + i as u64, "desktop", ClientKind::AgentDesktop, Some(&name));
-            f.call(
-                &c.clone(),
-                Request::AgentLogin(AgentLogin {
-                    place: None,
-                    media: vec![MediaLogin {
-                        media_type: "chat".into(),
-                        ready: true,
-                        reason: None,
-                    }],
-                    reason: None,
-                }),
-            );
+            f.call(&c.clone(), Request::AgentLogin(AgentLogin::ready_for(["chat"])));
             f.agents.push(c);
         }
         f

@@ -442,6 +442,24 @@ impl Pull {
     }
 }
 
+impl AgentLogin {
+    /// A login with no place, ready at once for each of `media_types`.
+    pub fn ready_for<M: Into<String>>(media_types: impl IntoIterator<Item = M>) -> AgentLogin {
+        AgentLogin {
+            place: None,
+            media: media_types
+                .into_iter()
+                .map(|m| MediaLogin {
+                    media_type: m.into(),
+                    ready: true,
+                    reason: None,
+                })
+                .collect(),
+            reason: None,
+        }
+    }
+}
+
 impl Submit {
     /// A submit to `queue` with every optional field unset.
     pub fn to_queue(queue: impl Into<String>, media_type: impl Into<String>) -> Submit {

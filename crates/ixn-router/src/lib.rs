@@ -87,10 +87,17 @@ impl Router {
         config: &RouterConfig,
         strategies: &[Strategy],
     ) -> Result<Router, RouterError> {
-        let mut plans = Vec::new();
-        for s in strategies.iter().filter(|s| config.runs(s)) {
-            plans.push(Arc::new(compile(s)?));
-        }
+        Ok(Router::start_compiled(
+            servers,
+            config,
+            Compiled::new(config, strategies)?,
+        ))
+    }
+
+    /// Starts a router over the given connections with strategies compiled beforehand (so
+    /// starting cannot fail).
+    pub fn start_compiled(servers: Vec<ServerSpec>, config: &RouterConfig, compiled: Compiled) -> Router {
+        let plans = compiled.0;
         let settings = pull::PullSettings {
             batch: config.pull_batch.max(1),
             after_error: Duration::from_secs(u64::from(config.pull_after_error_s)),
@@ -116,7 +123,7 @@ impl Router {
             };
             tasks.push(tokio::spawn(task.run(rx.clone())));
         }
-        Ok(Router { shutdown, tasks })
+        Router { shutdown, tasks }
     }
 
     /// Stops every server task and waits for them: when this returns, every connection of
@@ -126,6 +133,22 @@ impl Router {
         for t in self.tasks {
             let _ = t.await;
         }
+    }
+}
+
+/// The strategies a router runs (those `config` selects), ready to run: their scripts read
+/// and compiled.
+#[derive(Debug)]
+pub struct Compiled(Vec<Arc<Plan>>);
+
+impl Compiled {
+    pub fn new(config: &RouterConfig, strategies: &[Strategy]) -> Result<Compiled, RouterError> {
+        strategies
+            .iter()
+            .filter(|s| config.runs(s))
+            .map(|s| compile(s).map(Arc::new))
+            .collect::<Result<_, _>>()
+            .map(Compiled)
     }
 }
 

@@ -11,9 +11,7 @@ use std::time::Duration;
 use ixn_client::{Client, Registration, TlsOptions};
 use ixn_config::{RouterConfig, RouterServer};
 use ixn_model::{ClientKind, InteractionState};
-use ixn_protocol::{
-    Accept, AgentLogin, GetInteraction, MediaLogin, Request, ServerMessage, StopProcessing, Submit,
-};
+use ixn_protocol::{Accept, AgentLogin, GetInteraction, Request, ServerMessage, StopProcessing, Submit};
 use ixn_router::Router;
 use ixn_server::{RunningServer, ServerOptions};
 use tokio::sync::mpsc;
@@ -108,15 +106,7 @@ async fn client(url: &str, app: &str, kind: ClientKind, agent: Option<&str>) -> 
 /// `(agent, interaction id)` for each one handled.
 async fn run_agent(url: &str, agent: &'static str, done: mpsc::UnboundedSender<(&'static str, String)>) {
     let desk = client(url, "desk", ClientKind::AgentDesktop, Some(agent)).await;
-    let login = Request::AgentLogin(AgentLogin {
-        place: None,
-        media: vec![MediaLogin {
-            media_type: "chat".into(),
-            ready: true,
-            reason: None,
-        }],
-        reason: None,
-    });
+    let login = Request::AgentLogin(AgentLogin::ready_for(["chat"]));
     desk.call(login)
         .await
         .unwrap_or_else(|e| panic!("login {agent}: {e}"));

@@ -138,6 +138,16 @@ impl Core {
             .any(|s| s.ctx.tenant == *tenant && s.ctx.application == *application)
     }
 
+    /// Tells `reply` once no connection of the application is registered: now, or after the
+    /// `Unregister` of its last one.
+    fn when_gone(&mut self, tenant: Name, application: Name, reply: oneshot::Sender<()>) {
+        if self.connected(&tenant, &application) {
+            self.gone_waiters.push((tenant, application, reply));
+        } else {
+            let _ = reply.send(());
+        }
+    }
+
     pub fn new(engine: Engine, shared: Arc<Shared>, writer: mpsc::Sender<Job>) -> Core {
         Core {
             engine,
@@ -285,26 +295,15 @@ impl Core {
                 let mut out = Output::default();
                 self.engine.client_gone(client_id, now(), &mut out);
                 self.route(out);
-                let waiters = std::mem::take(&mut self.gone_waiters);
-                for (tenant, application, reply) in waiters {
-                    if self.connected(&tenant, &application) {
-                        self.gone_waiters.push((tenant, application, reply));
-                    } else {
-                        let _ = reply.send(());
-                    }
+                for (tenant, application, reply) in std::mem::take(&mut self.gone_waiters) {
+                    self.when_gone(tenant, application, reply);
                 }
             }
             CoreMsg::WhenGone {
                 tenant,
                 application,
                 reply,
-            } => {
-                if self.connected(&tenant, &application) {
-                    self.gone_waiters.push((tenant, application, reply));
-                } else {
-                    let _ = reply.send(());
-                }
-            }
+            } => self.when_gone(tenant, application, reply),
             CoreMsg::Request {
                 ctx,
                 reference_id,

@@ -44,6 +44,20 @@ async fn local_router(
         .expect("router registers")
 }
 
+/// `acme-router` connected inside the server's fate (`connect_inside`).
+async fn inside_router(
+    app: &TestApp,
+) -> (
+    ixn_server::LocalConnection,
+    mpsc::UnboundedReceiver<ServerMessage>,
+) {
+    app.server()
+        .local_connector()
+        .connect_inside(&registration("acme-router", api_key("acme-router")))
+        .await
+        .expect("router registers")
+}
+
 async fn answer(conn: &ixn_server::LocalConnection, request: Request) -> ServerMessage {
     let rx = conn.send(request).expect("connection open");
     tokio::time::timeout(DEADLINE, rx)
@@ -250,9 +264,7 @@ async fn a_router_inside_the_server_routes_before_the_commit_and_the_rest_waits_
     let media = Arc::new(app.client("acme-media").await);
     let ann = app.client_with(desktop("ann")).await;
     ann.call(login()).await.expect("login");
-    let reg = registration("acme-router", api_key("acme-router"));
-    let connector = app.server().local_connector();
-    let (inside, _inside_events) = connector.connect_inside(&reg).await.expect("registers");
+    let (inside, _inside_events) = inside_router(&app).await;
 
     // Commits are held: the router inside hears of the submit and routes it all the same.
     gate.close();
@@ -275,7 +287,7 @@ async fn a_router_inside_the_server_routes_before_the_commit_and_the_rest_waits_
     expect_invite(&ann, &id).await;
 
     // An ordinary in-process connection hears of work only once it is durable.
-    let (plain, _plain_events) = connector.connect(&reg).await.expect("registers");
+    let (plain, _plain_events) = local_router(&app).await;
     let mut held = plain.send(pull_main()).expect("pull sent");
     gate.close();
     let submitted = submit_in_background(&media);
@@ -294,13 +306,7 @@ async fn a_router_inside_the_server_routes_before_the_commit_and_the_rest_waits_
 async fn what_a_router_inside_does_on_news_not_yet_durable_waits_for_that_news() {
     let (app, gate) = spawn_app_gated().await;
     let media = app.client("acme-media").await;
-    let reg = registration("acme-router", api_key("acme-router"));
-    let (inside, mut events) = app
-        .server()
-        .local_connector()
-        .connect_inside(&reg)
-        .await
-        .expect("registers");
+    let (inside, mut events) = inside_router(&app).await;
     let id = submit(&media, "inbound", 9, json!({"Subject": "waiting"})).await;
     let held = inside.send(pull_main()).expect("pull sent");
     assert_eq!(pulled(held, "answered in time").await.len(), 1);

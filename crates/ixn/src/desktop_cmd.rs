@@ -10,9 +10,7 @@ use anyhow::Context;
 use clap::Args;
 use ixn_client::{Client, Registration, TlsOptions};
 use ixn_model::ClientKind;
-use ixn_protocol::{
-    Accept, AgentLogin, AgentLogout, MediaLogin, Reason, Reject, Request, ServerMessage, StopProcessing,
-};
+use ixn_protocol::{Accept, AgentLogin, AgentLogout, Reason, Reject, Request, ServerMessage, StopProcessing};
 use tokio::time::Instant;
 
 #[derive(Debug, Args)]
@@ -71,16 +69,7 @@ pub async fn desktop(args: DesktopArgs) -> anyhow::Result<ExitCode> {
     let client = Client::connect(&args.server, reg, &TlsOptions::default()).await?;
     let login = Request::AgentLogin(AgentLogin {
         place: args.place.clone(),
-        media: args
-            .media
-            .iter()
-            .map(|m| MediaLogin {
-                media_type: m.clone(),
-                ready: true,
-                reason: None,
-            })
-            .collect(),
-        reason: None,
+        ..AgentLogin::ready_for(args.media.iter().cloned())
     });
     match client.call(login).await? {
         ServerMessage::EventAgentStatus { agent, .. } => {

@@ -10,7 +10,7 @@ use clap::Args;
 use ixn_config::{Application, RouterConfig, Strategy};
 use ixn_model::ClientKind;
 use ixn_protocol::{RegisterClient, Request, ServerMessage};
-use ixn_router::{BoxFuture, Connected, Connector, Link, LinkClosed, Router, ServerSpec};
+use ixn_router::{BoxFuture, Compiled, Connected, Connector, Link, LinkClosed, Router, ServerSpec};
 use ixn_server::{LocalConnection, LocalConnector};
 use tokio::sync::oneshot;
 
@@ -58,16 +58,23 @@ pub fn serve_router_application() -> (Application, String) {
     in_process_router_application(SERVE_ROUTER_APP, "default")
 }
 
+/// The strategies a router inside the server's process runs, compiled (its default pull
+/// settings select every enabled one).
+pub fn compile_in_process(strategies: &[Strategy]) -> Result<Compiled, ixn_router::RouterError> {
+    Compiled::new(&RouterConfig::with_defaults(Vec::new()), strategies)
+}
+
 /// Starts a router inside the server's process, one connection per application (of
-/// [`in_process_router_application`]) given. It registers like any router (application and
-/// key), but talks to the server in process: the same requests and answers, without JSON and
-/// loopback TCP in between. It shares the server's fate, so it is told of new work before the
-/// work is durable (`LocalConnector::connect_inside`) and routes it while it is being committed.
+/// [`in_process_router_application`]) given, with strategies from [`compile_in_process`]. It
+/// registers like any router (application and key), but talks to the server in process: the
+/// same requests and answers, without JSON and loopback TCP in between. It shares the server's
+/// fate, so it is told of new work before the work is durable (`LocalConnector::connect_inside`)
+/// and routes it while it is being committed.
 pub fn start_in_process_router(
-    strategies: &[Strategy],
+    strategies: Compiled,
     server: LocalConnector,
     apps: &[(Application, String)],
-) -> anyhow::Result<Router> {
+) -> Router {
     // Default pull settings and node name; the connections are the specs below.
     let router_config = RouterConfig::with_defaults(Vec::new());
     let specs = apps
@@ -81,7 +88,7 @@ pub fn start_in_process_router(
             tenant: app.tenant.clone(),
         })
         .collect();
-    Router::start_with(specs, &router_config, strategies).context("starting the in-process router")
+    Router::start_compiled(specs, &router_config, strategies)
 }
 
 /// The in-process router's connection to the server it runs in.

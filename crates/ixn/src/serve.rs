@@ -9,6 +9,8 @@ use ixn_config::{Application, Config};
 use ixn_model::ClientKind;
 use ixn_server::ServerOptions;
 
+use crate::router::{compile_in_process, start_in_process_router};
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address of the HTTP/WebSocket listener.
@@ -171,19 +173,19 @@ async fn run(
             p.display()
         );
     }
-    let mut router = if routers.is_empty() {
-        None
-    } else {
-        Some(crate::router::start_in_process_router(
-            &strategies,
+    let mut router = None;
+    if !routers.is_empty() {
+        let compiled = compile_in_process(&strategies).context("starting the in-process router")?;
+        router = Some(start_in_process_router(
+            compiled,
             server.local_connector(),
             &routers,
-        )?)
-    };
-    if !routers.is_empty() {
+        ));
         // A configuration whose strategies the router inside could not run is refused.
         server.check_applied_configs(std::sync::Arc::new(|config: &Config| {
-            runnable(&config.process.strategies)
+            compile_in_process(&config.process.strategies)
+                .map(drop)
+                .map_err(|e| e.to_string())
         }));
     }
     let mut routed = strategies;
@@ -193,18 +195,16 @@ async fn run(
     loop {
         tokio::select! {
             () = &mut signal => break,
-            changed = updates.changed(), if !routers.is_empty() => {
+            changed = updates.changed(), if router.is_some() => {
                 if changed.is_err() {
                     // The server is gone; wait for the signal as before.
                     (&mut signal).await;
                     break;
                 }
                 let applied = updates.borrow_and_update().process.strategies.clone();
-                if applied != routed {
-                    router = follow_strategies(router.take(), &applied, &server, &routers).await;
-                    if router.is_some() {
-                        routed = applied;
-                    }
+                if applied != routed && let Some(old) = router.take() {
+                    router = Some(follow_strategies(old, &applied, &server, &routers).await);
+                    routed = applied;
                 }
             }
         }
@@ -266,51 +266,31 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Whether the router inside the server can run these strategies: every enabled one compiles
-/// (its script file is readable and its script valid).
-fn runnable(strategies: &[ixn_config::Strategy]) -> Result<(), String> {
-    strategies
-        .iter()
-        .filter(|s| s.enabled)
-        .try_for_each(|s| ixn_router::compile(s).map(drop))
-        .map_err(|e| e.to_string())
-}
-
 /// The in-process router after a configuration with other strategies was applied: the old
 /// router stops, the server takes back what it held (once the router's last connection is
 /// gone, see `RunningServer::application_gone`), and a new router with the applied strategies
-/// pulls it again. The strategies are compiled first (they were when the configuration was
-/// applied, but a script file may have changed since): if they cannot run, the old router keeps
-/// routing with the ones it has. `None` only if the
-/// strategies compiled but the new router still failed to start (a script file changed in
-/// between); the next applied configuration tries again.
+/// pulls it again. The strategies are compiled first (they were checked when the configuration
+/// was applied, but a script file may have changed since): if they cannot run, the old router
+/// keeps routing with the ones it has.
 async fn follow_strategies(
-    old: Option<ixn_router::Router>,
+    old: ixn_router::Router,
     strategies: &[ixn_config::Strategy],
     server: &ixn_server::RunningServer,
     routers: &[(Application, String)],
-) -> Option<ixn_router::Router> {
-    // Checked when the configuration was applied; a script file may have changed since.
-    if let Err(e) = runnable(strategies) {
-        tracing::error!(error = %e, "the applied strategies cannot run; the in-process router keeps the previous ones");
-        return old;
-    }
-    if let Some(old) = old {
-        old.shutdown().await;
-    }
+) -> ixn_router::Router {
+    let compiled = match compile_in_process(strategies) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "the applied strategies cannot run; the in-process router keeps the previous ones");
+            return old;
+        }
+    };
+    old.shutdown().await;
     for (app, _) in routers {
         server.application_gone(&app.tenant, &app.name).await;
     }
-    match crate::router::start_in_process_router(strategies, server.local_connector(), routers) {
-        Ok(new) => {
-            tracing::info!("in-process router restarted with the applied strategies");
-            Some(new)
-        }
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "the in-process router could not restart; nothing is routed until the next applied configuration or start");
-            None
-        }
-    }
+    tracing::info!("in-process router restarted with the applied strategies");
+    start_in_process_router(compiled, server.local_connector(), routers)
 }
 
 #[cfg(test)]

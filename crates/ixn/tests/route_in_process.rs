@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ixn_client::{Client, Registration, RestClient, TlsOptions};
 use ixn_model::{ClientKind, InteractionState};
-use ixn_protocol::{AgentLogin, ApplyConfig, GetInteraction, MediaLogin, Request, ServerMessage, Submit};
+use ixn_protocol::{AgentLogin, ApplyConfig, GetInteraction, Request, ServerMessage, Submit};
 use tokio::process::{Child, Command};
 
 /// Upper bound on every wait; reached only when something is broken.
@@ -77,17 +77,9 @@ async fn login_ann(base: &str) -> Client {
     let ann = Client::connect(base, reg, &TlsOptions::default())
         .await
         .expect("desktop connects");
-    ann.call(Request::AgentLogin(AgentLogin {
-        place: None,
-        media: vec![MediaLogin {
-            media_type: "chat".into(),
-            ready: true,
-            reason: None,
-        }],
-        reason: None,
-    }))
-    .await
-    .expect("login");
+    ann.call(Request::AgentLogin(AgentLogin::ready_for(["chat"])))
+        .await
+        .expect("login");
     ann
 }
 
@@ -101,10 +93,7 @@ async fn media_server(base: &str) -> Client {
 /// Submits a chat to `inbound`; its id.
 async fn submit_chat(media: &Client) -> String {
     let submitted = media
-        .call(Request::Submit(Submit {
-            queue: Some("inbound".into()),
-            ..Submit::new("chat")
-        }))
+        .call(Request::Submit(Submit::to_queue("inbound", "chat")))
         .await
         .expect("submit");
     match submitted {

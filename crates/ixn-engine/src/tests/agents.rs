@@ -3,8 +3,8 @@
 
 use ixn_model::{ClientKind, InteractionState as S, Name, Timestamp};
 use ixn_protocol::{
-    Accept, AgentLogin, ErrorCode, InviteOutcome, LeaveInteraction, MediaLogin, Pull, Reject, Request,
-    RouteInteraction, RouteTarget, SelectionPolicy, ServerMessage, StopProcessing, Transfer,
+    Accept, AgentLogin, ErrorCode, InviteOutcome, LeaveInteraction, Pull, Reject, Request, RouteInteraction,
+    RouteTarget, SelectionPolicy, ServerMessage, StopProcessing, Transfer,
 };
 
 use super::clients::*;
@@ -94,18 +94,7 @@ pub(crate) fn desk(id: u64, agent: &str) -> ClientCtx {
 }
 
 pub(crate) fn login(media: &[&str]) -> Request {
-    Request::AgentLogin(AgentLogin {
-        place: None,
-        media: media
-            .iter()
-            .map(|m| MediaLogin {
-                media_type: (*m).to_owned(),
-                ready: true,
-                reason: None,
-            })
-            .collect(),
-        reason: None,
-    })
+    Request::AgentLogin(AgentLogin::ready_for(media.iter().copied()))
 }
 
 pub(crate) fn route(id: &str, target: RouteTarget) -> Request {
@@ -114,6 +103,14 @@ pub(crate) fn route(id: &str, target: RouteTarget) -> Request {
         target,
         added_properties: Default::default(),
     })
+}
+
+/// A target naming one agent.
+pub(crate) fn to_agent(agent: &str) -> RouteTarget {
+    RouteTarget {
+        agents: vec![agent.to_owned()],
+        ..Default::default()
+    }
 }
 
 pub(crate) fn accept(id: &str) -> Request {
@@ -373,10 +370,7 @@ fn accept_reject_and_never_reoffer() {
         std::slice::from_ref(&a)
     );
     // ann rejected it: never offered it again, even by name.
-    let ann_only = RouteTarget {
-        agents: vec!["ann".into()],
-        ..Default::default()
-    };
+    let ann_only = to_agent("ann");
     assert_eq!(
         f.fails(&router(), route(&a, ann_only)).code,
         ErrorCode::NoAgentAvailable
@@ -525,16 +519,7 @@ fn transfer_conference_and_leave() {
     f.ok(&desk(41, "ann"), login(&["chat"]));
     f.ok(&desk(42, "bob"), login(&["chat"]));
     let a = f.routing("chat");
-    f.ok(
-        &router(),
-        route(
-            &a,
-            RouteTarget {
-                agents: vec!["ann".into()],
-                ..Default::default()
-            },
-        ),
-    );
+    f.ok(&router(), route(&a, to_agent("ann")));
     f.ok(&desk(41, "ann"), accept(&a));
     // Conference bob in, then ann leaves: bob holds it.
     f.ok(
@@ -690,16 +675,7 @@ fn routing_and_offers_wait_only_for_what_they_build_on() {
     let d = f.submit_media("chat");
     f.ok(&desk(42, "bob"), login(&["chat"]));
     pulled_ids(&f.ok(&router(), Request::Pull(Pull::for_strategy("main", 1, None))));
-    f.ok(
-        &router(),
-        route(
-            &d,
-            RouteTarget {
-                agents: vec!["bob".into()],
-                ..Default::default()
-            },
-        ),
-    );
+    f.ok(&router(), route(&d, to_agent("bob")));
     f.ok(&desk(42, "bob"), accept(&d));
     let batch = f.batch();
     let row = batch

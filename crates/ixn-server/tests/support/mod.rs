@@ -16,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use ixn_client::{Client, ClientError, Registration, RestClient, TlsOptions};
 use ixn_config::ClientKind;
 use ixn_model::{CustomProperty, Interaction, InteractionId, Timestamp};
-use ixn_protocol::{AgentLogin, GetQueues, MediaLogin, Ping, Request, ServerMessage, Submit};
+use ixn_protocol::{AgentLogin, GetQueues, Ping, Request, ServerMessage, Submit};
 use ixn_server::{RunningServer, ServerOptions};
 use ixn_store::{OutboxEvent, Store, StoreError, StoreQuery, StoreStats, WriteBatch};
 use serde_json::{Value as Json, json};
@@ -585,13 +585,5 @@ pub fn desktop(agent: &str) -> Registration {
 
 /// Logs the desktop's agent in, ready for chat.
 pub fn login() -> Request {
-    Request::AgentLogin(AgentLogin {
-        place: None,
-        media: vec![MediaLogin {
-            media_type: "chat".into(),
-            ready: true,
-            reason: None,
-        }],
-        reason: None,
-    })
+    Request::AgentLogin(AgentLogin::ready_for(["chat"]))
 }
